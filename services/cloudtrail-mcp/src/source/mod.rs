@@ -1,0 +1,133 @@
+//! Where events come from: the [`EventSource`] trait and the query/page types shared by its
+//! implementations (the CloudTrail `LookupEvents` API and a CloudTrail log archive).
+//!
+//! Every implementation answers the same query with the same semantics as `LookupEvents`: a time
+//! window `[start, end]`, at most one lookup attribute, newest event first, and an opaque
+//! `next_token` for the following page.
+
+pub mod api;
+pub mod archive;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The eight lookup attributes CloudTrail supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum AttributeKey {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
+impl AttributeKey {
+    /// The name CloudTrail uses on the wire (also the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventId => "EventId",
+            Self::EventName => "EventName",
+            Self::ReadOnly => "ReadOnly",
+            Self::Username => "Username",
+            Self::ResourceType => "ResourceType",
+            Self::ResourceName => "ResourceName",
+            Self::EventSource => "EventSource",
+            Self::AccessKeyId => "AccessKeyId",
+        }
+    }
+}
+
+impl fmt::Display for AttributeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One lookup attribute and the value it must equal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    pub attribute_key: AttributeKey,
+    pub attribute_value: String,
+}
+
+/// One page request against a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Inclusive start of the window.
+    pub start: Timestamp,
+    /// Inclusive end of the window.
+    pub end: Timestamp,
+    pub filter: Option<Filter>,
+    /// The most events this page may hold (the API caps a page at 50).
+    pub max_results: usize,
+    /// The `next_token` of the previous page, exactly as the source returned it.
+    pub next_token: Option<String>,
+}
+
+/// A resource an event touched, as `LookupEvents` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+}
+
+/// One event in the shape `LookupEvents` returns: the indexed fields plus the full CloudTrail
+/// record as a JSON string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    pub event_id: String,
+    pub event_time: Timestamp,
+    pub event_name: String,
+    pub event_source: String,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub read_only: Option<bool>,
+    pub resources: Vec<Resource>,
+    /// The CloudTrail record (`CloudTrailEvent`), untrusted JSON text.
+    pub record: String,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub events: Vec<RawEvent>,
+    pub next_token: Option<String>,
+}
+
+/// Why a source could not answer. Messages from AWS are kept verbatim.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("access denied by AWS: {0}. The caller needs cloudtrail:LookupEvents in this account and region")]
+    AccessDenied(String),
+    #[error("AWS credentials are missing, invalid or expired: {0}")]
+    Credentials(String),
+    #[error("CloudTrail throttled the request even after retries: {0}. Wait a few seconds and narrow the window or filter")]
+    Throttled(String),
+    #[error("the page token is not valid for this query: {0}")]
+    InvalidNextToken(String),
+    #[error("CloudTrail rejected the query: {0}")]
+    InvalidQuery(String),
+    #[error("CloudTrail is unavailable: {0}")]
+    Unavailable(String),
+    #[error("cannot read the log archive at {path}: {message}")]
+    Archive { path: String, message: String },
+}
+
+/// A place to look events up. Implementations are shared by concurrent tool calls.
+#[async_trait]
+pub trait EventSource: Send + Sync + 'static {
+    /// A stable identity (kind and scope, e.g. `api:us-east-1` or `archive:<dir>`), bound into
+    /// cursors so a cursor from another source is refused.
+    fn id(&self) -> &str;
+    /// The oldest event time this source can answer for, relative to now (`LookupEvents` keeps
+    /// 90 days), or `None` when unbounded.
+    fn retention(&self) -> Option<SignedDuration>;
+    /// One page of events matching `query`, newest first.
+    async fn lookup(&self, query: &Query) -> Result<Page, SourceError>;
+}
