@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod builtin;
 
 use std::fmt;
 

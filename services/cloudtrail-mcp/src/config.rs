@@ -1,0 +1,125 @@
+//! Typed configuration, read once at start from flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Where events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    /// The built-in sample archive, generated relative to the current date.
+    Sample,
+    /// A directory of CloudTrail log files (`AWSLogs/<account>/CloudTrail/<region>/...`).
+    Archive,
+    /// The CloudTrail LookupEvents API.
+    Api,
+}
+
+/// MCP server for investigating AWS activity recorded by CloudTrail.
+///
+/// With no flags it serves the built-in sample archive on 127.0.0.1:3000 at /mcp.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cloudtrail-mcp", version)]
+pub struct Config {
+    /// Address to listen on when running locally (ignored on Lambda).
+    #[arg(long, env = "CLOUDTRAIL_MCP_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Event source. Default: `sample` locally, `api` on Lambda.
+    #[arg(long, env = "CLOUDTRAIL_MCP_SOURCE", value_enum)]
+    pub source: Option<SourceKind>,
+
+    /// The log archive directory for `--source archive`.
+    #[arg(long, env = "CLOUDTRAIL_MCP_ARCHIVE_DIR")]
+    pub archive_dir: Option<PathBuf>,
+
+    /// AWS region for the CloudTrail API (default: the SDK's chain, e.g. AWS_REGION).
+    #[arg(long, env = "CLOUDTRAIL_MCP_REGION")]
+    pub region: Option<String>,
+
+    /// Replace client source IP addresses with `[redacted]` in every answer.
+    #[arg(long, env = "CLOUDTRAIL_MCP_REDACT_SOURCE_IP", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub redact_source_ip: bool,
+
+    /// The most bytes one tool answer may hold.
+    #[arg(long, env = "CLOUDTRAIL_MCP_MAX_RESPONSE_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(4_096..=1_048_576))]
+    pub max_response_bytes: u32,
+
+    /// Extra allowed Host names (`example.com`, or `*.example.com`); comma separated in the env.
+    #[arg(
+        long = "allowed-host",
+        env = "CLOUDTRAIL_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Key that signs paging cursors (any string). Set the same value on every instance of a
+    /// deployment; the default is fixed, which is fine because cursors grant no access.
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_CURSOR_KEY",
+        hide_env_values = true,
+        default_value = "cloudtrail-mcp-cursor-v1"
+    )]
+    pub cursor_key: String,
+
+    /// Seed of the built-in sample archive.
+    #[arg(long, env = "CLOUDTRAIL_MCP_SAMPLE_SEED", default_value_t = 42)]
+    pub sample_seed: u64,
+
+    /// Log as JSON lines (default on Lambda).
+    #[arg(long, env = "CLOUDTRAIL_MCP_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub log_json: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write the sample archive as CloudTrail log files (`.json.gz`, S3 layout) into DIR.
+    WriteSample {
+        /// Target directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_the_sample_on_loopback() {
+        let c = Config::try_parse_from(["cloudtrail-mcp"]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.source, None);
+        assert!(!c.redact_source_ip);
+        assert_eq!(c.max_response_bytes, 65_536);
+    }
+
+    #[test]
+    fn flags_parse_and_bad_values_are_named() {
+        let c = Config::try_parse_from([
+            "cloudtrail-mcp",
+            "--source",
+            "api",
+            "--redact-source-ip",
+            "--allowed-host",
+            "a.example.com",
+            "--allowed-host",
+            "*.example.org",
+        ])
+        .unwrap();
+        assert_eq!(c.source, Some(SourceKind::Api));
+        assert!(c.redact_source_ip);
+        assert_eq!(c.allowed_hosts, vec!["a.example.com", "*.example.org"]);
+        let err =
+            Config::try_parse_from(["cloudtrail-mcp", "--max-response-bytes", "10"]).unwrap_err();
+        assert!(err.to_string().contains("--max-response-bytes"), "{err}");
+        let err = Config::try_parse_from(["cloudtrail-mcp", "--source", "s3"]).unwrap_err();
+        assert!(err.to_string().contains("sample"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP face of the server: `POST /mcp` (MCP Streamable HTTP, stateless, JSON responses),
+//! `GET /healthz`, and a Host check in front of both.
+//!
+//! rmcp checks Accept (406), Content-Type (415), methods (405) and the body size (413) itself.
+//! Its Host allow-list has no wildcards, so we check Host here instead: loopback names locally
+//! (DNS-rebinding protection), `*.lambda-url.<region>.on.aws` on Lambda.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tower_http::trace::TraceLayer;
+
+use crate::tools::CloudTrailServer;
+
+/// The largest request body accepted (413 above it).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Which `Host` headers the server answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPolicy {
+    exact: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl HostPolicy {
+    /// Loopback names only: the default for a local server.
+    pub fn loopback() -> Self {
+        Self {
+            exact: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
+            suffixes: Vec::new(),
+        }
+    }
+
+    /// Lambda Function URL hosts of `region`.
+    pub fn lambda_function_url(region: &str) -> Self {
+        Self {
+            exact: Vec::new(),
+            suffixes: vec![format!(".lambda-url.{region}.on.aws")],
+        }
+    }
+
+    /// Adds hosts: `example.com` exactly, or `*.example.com` for any subdomain.
+    pub fn allow(mut self, hosts: &[String]) -> Self {
+        for host in hosts.iter().map(|h| h.trim().to_ascii_lowercase()) {
+            if let Some(suffix) = host.strip_prefix('*') {
+                self.suffixes.push(suffix.to_owned());
+            } else if !host.is_empty() {
+                self.exact.push(host);
+            }
+        }
+        self
+    }
+
+    /// Whether a `Host` header value (with or without port) is allowed.
+    pub fn allows(&self, host_header: &str) -> bool {
+        let host = strip_port(host_header.trim()).to_ascii_lowercase();
+        self.exact.iter().any(|h| *h == host)
+            || self
+                .suffixes
+                .iter()
+                .any(|s| host.len() > s.len() && host.ends_with(s.as_str()))
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8080
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
+}
+
+async fn check_host(
+    State(policy): State<Arc<HostPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(host) if policy.allows(host) => next.run(request).await,
+        Some(host) => {
+            tracing::warn!(host, "refused request for a host that is not allowed");
+            (
+                StatusCode::FORBIDDEN,
+                "Forbidden: Host header is not allowed\n",
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: missing Host header\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The router shared by the local server, Lambda and tests.
+pub fn app(server: CloudTrailServer, hosts: HostPolicy) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        // Host is checked by `check_host`, which understands wildcards.
+        .disable_allowed_hosts();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .route_service("/mcp", mcp)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
+        .layer(TraceLayer::new_for_http())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_policy() {
+        let p = HostPolicy::loopback();
+        for ok in ["localhost", "127.0.0.1:3000", "[::1]:80", "LOCALHOST:1"] {
+            assert!(p.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "127.0.0.1.evil.com",
+            "localhost.evil.com:3000",
+            "",
+        ] {
+            assert!(!p.allows(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lambda_policy_allows_function_urls_of_its_region() {
+        let p = HostPolicy::lambda_function_url("ap-northeast-1");
+        assert!(p.allows("abcdefghijklmnop.lambda-url.ap-northeast-1.on.aws"));
+        assert!(!p.allows("abc.lambda-url.us-east-1.on.aws"));
+        assert!(!p.allows(".lambda-url.ap-northeast-1.on.aws"));
+        assert!(!p.allows("localhost"));
+        let p = p.allow(&["127.0.0.1".into(), "*.example.com".into()]);
+        assert!(
+            p.allows("127.0.0.1:9000") && p.allows("mcp.example.com") && !p.allows("example.com")
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Start-up: builds the AWS config and the event source from [`Config`], then serves the router
+//! locally or on Lambda (detected by `AWS_LAMBDA_RUNTIME_API`).
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use jiff::Timestamp;
+
+use crate::config::{Config, SourceKind};
+use crate::cursor::CursorCodec;
+use crate::http::{HostPolicy, app};
+use crate::source::api::CloudTrailApi;
+use crate::source::archive::LogArchive;
+use crate::source::builtin::SampleSource;
+use crate::source::{EventSource, SourceError};
+use crate::tools::{CloudTrailServer, ToolSettings};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("--source archive needs --archive-dir (CLOUDTRAIL_MCP_ARCHIVE_DIR)")]
+    MissingArchiveDir,
+    #[error("no AWS region: set --region, CLOUDTRAIL_MCP_REGION or AWS_REGION")]
+    MissingRegion,
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("Lambda runtime error: {0}")]
+    Lambda(String),
+}
+
+/// Whether this process runs inside AWS Lambda.
+pub fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// The one place the AWS SDK configuration is built. The region comes from `region` or the
+/// default chain; endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_CLOUDTRAIL`) are
+/// honoured by the chain, which is how tests point the real client at a stand-in.
+pub async fn sdk_config(region: Option<String>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}
+
+/// Builds the event source `config` asks for.
+pub async fn build_source(
+    config: &Config,
+    lambda: bool,
+) -> Result<Arc<dyn EventSource>, StartError> {
+    let kind = config.source.unwrap_or(if lambda {
+        SourceKind::Api
+    } else {
+        SourceKind::Sample
+    });
+    Ok(match kind {
+        SourceKind::Sample => {
+            let sample = SampleSource::new(Timestamp::now(), config.sample_seed);
+            sample.warm_up();
+            Arc::new(sample)
+        }
+        SourceKind::Archive => {
+            let dir = config
+                .archive_dir
+                .clone()
+                .ok_or(StartError::MissingArchiveDir)?;
+            let archive = tokio::task::spawn_blocking(move || LogArchive::from_dir(&dir))
+                .await
+                .expect("archive loading does not panic")?;
+            Arc::new(archive)
+        }
+        SourceKind::Api => {
+            let sdk = sdk_config(config.region.clone()).await;
+            if sdk.region().is_none() {
+                return Err(StartError::MissingRegion);
+            }
+            Arc::new(CloudTrailApi::new(&sdk)?)
+        }
+    })
+}
+
+/// Runs the server until it is stopped.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let lambda = on_lambda();
+    let source = build_source(&config, lambda).await?;
+    tracing::info!(source = source.id(), lambda, "event source ready");
+    let server = CloudTrailServer::new(
+        source,
+        CursorCodec::new(config.cursor_key.as_bytes()),
+        ToolSettings {
+            redact_source_ip: config.redact_source_ip,
+            max_response_bytes: config.max_response_bytes as usize,
+        },
+    );
+    if lambda {
+        let region = std::env::var("AWS_REGION").map_err(|_| StartError::MissingRegion)?;
+        let hosts = HostPolicy::lambda_function_url(&region).allow(&config.allowed_hosts);
+        return lambda_http::run(app(server, hosts))
+            .await
+            .map_err(|e| StartError::Lambda(e.to_string()));
+    }
+    let hosts = HostPolicy::loopback().allow(&config.allowed_hosts);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    // Scripts wait for this line to learn the port (with --listen 127.0.0.1:0).
+    println!("cloudtrail-mcp listening on http://{addr}/mcp");
+    axum::serve(listener, app(server, hosts))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

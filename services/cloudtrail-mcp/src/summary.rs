@@ -1,0 +1,298 @@
+//! Aggregates of many events, small enough for a model's context.
+//!
+//! `summarize_activity` pages through up to a bounded number of events and folds them here:
+//! counts by service, action, error code and principal, read vs write, first/last seen, regions,
+//! source IPs, top resources, and the list of write actions with their times.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::project::CompactEvent;
+
+/// How many entries each ranked list keeps.
+pub const TOP_N: usize = 15;
+/// How many write actions are listed one by one.
+pub const MAX_WRITE_ACTIONS: usize = 100;
+
+/// A key and how often it occurred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub key: String,
+    pub count: u64,
+}
+
+/// One non-read-only call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WriteAction {
+    pub event_time: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub principal: Option<String>,
+    pub error_code: Option<String>,
+    pub resources: Vec<String>,
+}
+
+/// The folded result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub read_events: u64,
+    pub write_events: u64,
+    pub failed_events: u64,
+    pub by_service: Vec<Count>,
+    pub by_action: Vec<Count>,
+    pub by_error_code: Vec<Count>,
+    pub by_principal: Vec<Count>,
+    pub regions: Vec<Count>,
+    pub source_ips: Vec<Count>,
+    pub top_resources: Vec<Count>,
+    pub write_actions: Vec<WriteAction>,
+    pub write_actions_omitted: u64,
+}
+
+/// Folds events one at a time, in any order.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    read_events: u64,
+    write_events: u64,
+    failed_events: u64,
+    by_service: HashMap<String, u64>,
+    by_action: HashMap<String, u64>,
+    by_error_code: HashMap<String, u64>,
+    by_principal: HashMap<String, u64>,
+    regions: HashMap<String, u64>,
+    source_ips: HashMap<String, u64>,
+    resources: HashMap<String, u64>,
+    write_actions: Vec<WriteAction>,
+    write_actions_omitted: u64,
+}
+
+fn bump(map: &mut HashMap<String, u64>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+    } else {
+        map.insert(key.to_owned(), 1);
+    }
+}
+
+impl Aggregator {
+    /// Adds one event.
+    pub fn add(&mut self, event: &CompactEvent) {
+        // RFC 3339 UTC strings of one format compare in time order.
+        if self
+            .first_seen
+            .as_ref()
+            .is_none_or(|t| event.event_time < *t)
+        {
+            self.first_seen = Some(event.event_time.clone());
+        }
+        if self
+            .last_seen
+            .as_ref()
+            .is_none_or(|t| event.event_time > *t)
+        {
+            self.last_seen = Some(event.event_time.clone());
+        }
+        bump(&mut self.by_service, &event.event_source);
+        bump(
+            &mut self.by_action,
+            &format!(
+                "{}:{}",
+                service_prefix(&event.event_source),
+                event.event_name
+            ),
+        );
+        if let Some(code) = &event.error_code {
+            self.failed_events += 1;
+            bump(&mut self.by_error_code, code);
+        }
+        if let Some(name) = &event.principal.name {
+            bump(&mut self.by_principal, name);
+        }
+        if let Some(region) = &event.aws_region {
+            bump(&mut self.regions, region);
+        }
+        if let Some(ip) = &event.source_ip {
+            bump(&mut self.source_ips, ip);
+        }
+        for name in event.resources.iter().filter_map(|r| r.name.as_deref()) {
+            bump(&mut self.resources, name);
+        }
+        if event.read_only == Some(true) {
+            self.read_events += 1;
+        } else {
+            self.write_events += 1;
+            if self.write_actions.len() < MAX_WRITE_ACTIONS {
+                self.write_actions.push(WriteAction {
+                    event_time: event.event_time.clone(),
+                    event_name: event.event_name.clone(),
+                    event_source: event.event_source.clone(),
+                    principal: event.principal.name.clone(),
+                    error_code: event.error_code.clone(),
+                    resources: event
+                        .resources
+                        .iter()
+                        .filter_map(|r| r.name.clone())
+                        .collect(),
+                });
+            } else {
+                self.write_actions_omitted += 1;
+            }
+        }
+    }
+
+    /// The ranked, bounded result.
+    pub fn finish(mut self) -> Summary {
+        self.write_actions
+            .sort_by(|a, b| b.event_time.cmp(&a.event_time));
+        Summary {
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            read_events: self.read_events,
+            write_events: self.write_events,
+            failed_events: self.failed_events,
+            by_service: top(self.by_service),
+            by_action: top(self.by_action),
+            by_error_code: top(self.by_error_code),
+            by_principal: top(self.by_principal),
+            regions: top(self.regions),
+            source_ips: top(self.source_ips),
+            top_resources: top(self.resources),
+            write_actions: self.write_actions,
+            write_actions_omitted: self.write_actions_omitted,
+        }
+    }
+}
+
+/// `s3.amazonaws.com` -> `s3`, the prefix IAM actions use.
+fn service_prefix(event_source: &str) -> &str {
+    event_source.split('.').next().unwrap_or(event_source)
+}
+
+fn top(map: HashMap<String, u64>) -> Vec<Count> {
+    let mut counts: Vec<Count> = map
+        .into_iter()
+        .map(|(key, count)| Count { key, count })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    counts.truncate(TOP_N);
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{Principal, ResourceRef};
+
+    fn event(
+        time: &str,
+        name: &str,
+        read_only: bool,
+        error: Option<&str>,
+        who: &str,
+    ) -> CompactEvent {
+        CompactEvent {
+            event_id: format!("{time}-{name}"),
+            event_time: time.into(),
+            event_name: name.into(),
+            event_source: "s3.amazonaws.com".into(),
+            aws_region: Some("us-east-1".into()),
+            read_only: Some(read_only),
+            principal: Principal {
+                kind: None,
+                arn: None,
+                name: Some(who.into()),
+                account_id: None,
+            },
+            access_key_id: None,
+            source_ip: Some("203.0.113.1".into()),
+            user_agent: None,
+            error_code: error.map(Into::into),
+            error_message: None,
+            resources: vec![ResourceRef {
+                kind: None,
+                name: Some("bucket-a".into()),
+            }],
+            request_parameters: None,
+            response_elements: None,
+        }
+    }
+
+    #[test]
+    fn folds_counts_and_bounds() {
+        let mut agg = Aggregator::default();
+        agg.add(&event(
+            "2026-11-23T10:00:00Z",
+            "ListBuckets",
+            true,
+            None,
+            "alice",
+        ));
+        agg.add(&event(
+            "2026-11-23T09:00:00Z",
+            "DeleteBucket",
+            false,
+            Some("AccessDenied"),
+            "bob",
+        ));
+        agg.add(&event(
+            "2026-11-23T11:00:00Z",
+            "CreateBucket",
+            false,
+            None,
+            "alice",
+        ));
+        let s = agg.finish();
+        assert_eq!(s.first_seen.as_deref(), Some("2026-11-23T09:00:00Z"));
+        assert_eq!(s.last_seen.as_deref(), Some("2026-11-23T11:00:00Z"));
+        assert_eq!((s.read_events, s.write_events, s.failed_events), (1, 2, 1));
+        assert_eq!(
+            s.by_principal[0],
+            Count {
+                key: "alice".into(),
+                count: 2
+            }
+        );
+        assert_eq!(
+            s.by_error_code,
+            vec![Count {
+                key: "AccessDenied".into(),
+                count: 1
+            }]
+        );
+        assert_eq!(s.by_action.len(), 3);
+        assert!(s.by_action.iter().any(|c| c.key == "s3:DeleteBucket"));
+        // Write actions newest first.
+        assert_eq!(s.write_actions[0].event_name, "CreateBucket");
+        assert_eq!(
+            s.write_actions[1].error_code.as_deref(),
+            Some("AccessDenied")
+        );
+        assert_eq!(
+            s.top_resources[0],
+            Count {
+                key: "bucket-a".into(),
+                count: 3
+            }
+        );
+    }
+
+    #[test]
+    fn lists_are_capped() {
+        let mut agg = Aggregator::default();
+        for i in 0..(MAX_WRITE_ACTIONS + 7) {
+            let mut e = event("2026-11-23T10:00:00Z", &format!("Op{i}"), false, None, "ci");
+            e.principal.name = Some(format!("user{i}"));
+            agg.add(&e);
+        }
+        let s = agg.finish();
+        assert_eq!(s.write_actions.len(), MAX_WRITE_ACTIONS);
+        assert_eq!(s.write_actions_omitted, 7);
+        assert_eq!(s.by_principal.len(), TOP_N);
+        assert_eq!(s.write_events, (MAX_WRITE_ACTIONS + 7) as u64);
+    }
+}

@@ -1,0 +1,211 @@
+//! The window and filter shared by `lookup_events` and `summarize_activity`, and their
+//! validation into a resolved [`Selection`].
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::error::ToolError;
+use crate::source::{AttributeKey, Filter};
+use crate::time::{parse_instant, parse_timezone};
+
+/// Default start when none is given.
+pub const DEFAULT_START: &str = "24h ago";
+
+/// The raw selection arguments, as the model sent them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SelectionArgs<'a> {
+    pub start_time: Option<&'a str>,
+    pub end_time: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+    pub attribute_key: Option<AttributeKey>,
+    pub attribute_value: Option<&'a str>,
+}
+
+impl SelectionArgs<'_> {
+    /// The first selection argument that is set, for "pass the cursor alone" errors.
+    pub fn first_set(&self) -> Option<&'static str> {
+        [
+            ("start_time", self.start_time.is_some()),
+            ("end_time", self.end_time.is_some()),
+            ("timezone", self.timezone.is_some()),
+            ("attribute_key", self.attribute_key.is_some()),
+            ("attribute_value", self.attribute_value.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
+}
+
+/// A validated window and filter, in UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub filter: Option<Filter>,
+}
+
+/// Resolves and checks the arguments against `now` and the source's retention.
+pub fn resolve(
+    args: SelectionArgs<'_>,
+    now: Timestamp,
+    retention: Option<SignedDuration>,
+) -> Result<Selection, ToolError> {
+    let tz = parse_timezone(args.timezone.unwrap_or("UTC")).map_err(|source| ToolError::Time {
+        field: "timezone",
+        source,
+    })?;
+    let start =
+        parse_instant(args.start_time.unwrap_or(DEFAULT_START), now, &tz).map_err(|source| {
+            ToolError::Time {
+                field: "start_time",
+                source,
+            }
+        })?;
+    let end = parse_instant(args.end_time.unwrap_or("now"), now, &tz).map_err(|source| {
+        ToolError::Time {
+            field: "end_time",
+            source,
+        }
+    })?;
+    if start > end {
+        return Err(ToolError::StartAfterEnd {
+            start: start.to_string(),
+            end: end.to_string(),
+        });
+    }
+    if let Some(retention) = retention {
+        // A minute of slack so "90d ago" computed a moment earlier by the model still passes.
+        let oldest = now - retention - SignedDuration::from_mins(1);
+        if start < oldest {
+            return Err(ToolError::TooOld {
+                start: start.to_string(),
+                days: retention.as_secs() / 86_400,
+            });
+        }
+    }
+    let filter = match (args.attribute_key, args.attribute_value) {
+        (None, None) => None,
+        (Some(key), Some(value)) => {
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(ToolError::Empty("attribute_value"));
+            }
+            if key == AttributeKey::ReadOnly && !matches!(value, "true" | "false") {
+                return Err(ToolError::ReadOnlyValue(value.to_owned()));
+            }
+            Some(Filter {
+                attribute_key: key,
+                attribute_value: value.to_owned(),
+            })
+        }
+        _ => return Err(ToolError::HalfFilter),
+    };
+    Ok(Selection { start, end, filter })
+}
+
+/// Checks an integer argument's range, applying its default.
+pub fn ranged(
+    field: &'static str,
+    value: Option<u32>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<usize, ToolError> {
+    let got = value.unwrap_or(default);
+    if !(min..=max).contains(&got) {
+        return Err(ToolError::OutOfRange {
+            field,
+            min: min.into(),
+            max: max.into(),
+            got: got.into(),
+        });
+    }
+    Ok(got as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-24T03:30:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_to_the_last_24_hours() {
+        let s = resolve(SelectionArgs::default(), now(), None).unwrap();
+        assert_eq!(s.start.to_string(), "2026-11-23T03:30:00Z");
+        assert_eq!(s.end, now());
+        assert_eq!(s.filter, None);
+    }
+
+    #[test]
+    fn yesterday_in_a_timezone() {
+        let args = SelectionArgs {
+            start_time: Some("yesterday"),
+            end_time: Some("today"),
+            timezone: Some("Asia/Tokyo"),
+            attribute_key: Some(AttributeKey::Username),
+            attribute_value: Some(" alice "),
+        };
+        let s = resolve(args, now(), None).unwrap();
+        assert_eq!(s.start.to_string(), "2026-11-22T15:00:00Z");
+        assert_eq!(s.end.to_string(), "2026-11-23T15:00:00Z");
+        assert_eq!(s.filter.unwrap().attribute_value, "alice");
+    }
+
+    #[test]
+    fn bad_selections_name_the_field() {
+        let err = |args: SelectionArgs<'_>| {
+            resolve(args, now(), Some(SignedDuration::from_hours(90 * 24)))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(SelectionArgs {
+            start_time: Some("tomorrow-ish"),
+            ..Default::default()
+        });
+        assert!(e.starts_with("`start_time`"), "{e}");
+        let e = err(SelectionArgs {
+            start_time: Some("now"),
+            end_time: Some("1h ago"),
+            ..Default::default()
+        });
+        assert!(e.contains("after `end_time`"), "{e}");
+        let e = err(SelectionArgs {
+            start_time: Some("120d ago"),
+            ..Default::default()
+        });
+        assert!(e.contains("90 days"), "{e}");
+        let e = err(SelectionArgs {
+            timezone: Some("Tokyo"),
+            ..Default::default()
+        });
+        assert!(e.starts_with("`timezone`") && e.contains("IANA"), "{e}");
+        let e = err(SelectionArgs {
+            attribute_key: Some(AttributeKey::Username),
+            ..Default::default()
+        });
+        assert!(e.contains("go together"), "{e}");
+        let e = err(SelectionArgs {
+            attribute_key: Some(AttributeKey::ReadOnly),
+            attribute_value: Some("yes"),
+            ..Default::default()
+        });
+        assert!(e.contains("`true` or `false`"), "{e}");
+        let e = err(SelectionArgs {
+            attribute_key: Some(AttributeKey::EventName),
+            attribute_value: Some(" "),
+            ..Default::default()
+        });
+        assert!(e.contains("must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(ranged("max_results", None, 50, 1, 200).unwrap(), 50);
+        let e = ranged("max_results", Some(0), 50, 1, 200)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "`max_results` must be between 1 and 200; got 0");
+    }
+}
