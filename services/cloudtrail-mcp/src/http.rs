@@ -1,15 +1,19 @@
 //! The HTTP face of the server: `POST /mcp` (MCP Streamable HTTP, stateless, JSON responses),
 //! `GET /healthz`, and a Host check in front of both.
 //!
-//! rmcp checks Accept (406), Content-Type (415), methods (405) and the body size (413) itself.
-//! Its Host allow-list has no wildcards, so we check Host here instead: loopback names locally
-//! (DNS-rebinding protection), `*.lambda-url.<region>.on.aws` on Lambda.
+//! rmcp checks Accept (406), Content-Type (415) and methods (405) itself. Two checks live here:
+//! - Host: rmcp's allow-list has no wildcards, so we check it instead: loopback names locally
+//!   (DNS-rebinding protection), `*.lambda-url.<region>.on.aws` on Lambda.
+//! - The body: rmcp answers a body that is not JSON-RPC with a plain-text 415; clients expect a
+//!   JSON-RPC error (`-32700` parse error, `-32600` invalid request) with HTTP 400, so the body is
+//!   read (up to 1 MiB, else 413) and checked before rmcp sees it.
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -110,6 +114,64 @@ async fn check_host(
     }
 }
 
+fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn is_json_post(request: &Request) -> bool {
+    let header_has = |name: header::HeaderName, needle: &str| {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains(needle))
+    };
+    request.method() == Method::POST
+        && header_has(header::CONTENT_TYPE, "application/json")
+        && header_has(header::ACCEPT, "application/json")
+        && header_has(header::ACCEPT, "text/event-stream")
+}
+
+async fn check_body(request: Request, next: Next) -> Response {
+    if !is_json_post(&request) {
+        // Let rmcp answer 405/406/415 as the transport spec says.
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes\n"),
+        )
+            .into_response();
+    };
+    if let Err(error) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
+        return match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(parse) => jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                format!("Parse error: the body is not JSON: {parse}"),
+            ),
+            Ok(_) => jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                format!("Invalid Request: not a JSON-RPC 2.0 request or notification: {error}"),
+            ),
+        };
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
 /// The router shared by the local server, Lambda and tests.
 pub fn app(server: CloudTrailServer, hosts: HostPolicy) -> Router {
     let config = StreamableHttpServerConfig::default()
@@ -126,6 +188,7 @@ pub fn app(server: CloudTrailServer, hosts: HostPolicy) -> Router {
     );
     Router::new()
         .route_service("/mcp", mcp)
+        .route_layer(middleware::from_fn(check_body))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .layer(TraceLayer::new_for_http())

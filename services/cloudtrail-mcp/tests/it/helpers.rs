@@ -1,0 +1,97 @@
+//! `spawn_app()`: the real router on 127.0.0.1:0 over the built-in sample, plus small clients.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cloudtrail_mcp::cursor::CursorCodec;
+use cloudtrail_mcp::source::EventSource;
+use cloudtrail_mcp::source::builtin::SampleSource;
+use cloudtrail_mcp::{CloudTrailServer, HostPolicy, ToolSettings, app};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::Value;
+
+pub const CURSOR_KEY: &str = "test-cursor-key";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ToolSettings::default()).await
+}
+
+pub async fn spawn_app_with(settings: ToolSettings) -> TestApp {
+    let source: Arc<dyn EventSource> = Arc::new(SampleSource::new(jiff::Timestamp::now(), 42));
+    spawn_source(source, settings).await
+}
+
+pub async fn spawn_source(source: Arc<dyn EventSource>, settings: ToolSettings) -> TestApp {
+    let server = CloudTrailServer::new(source, CursorCodec::new(CURSOR_KEY), settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(server, HostPolicy::loopback())).await.unwrap() });
+    TestApp {
+        addr,
+        url: format!("http://{addr}/mcp"),
+    }
+}
+
+pub type Client = RunningService<RoleClient, ()>;
+
+/// A real MCP client (rmcp) connected to the app.
+pub async fn client(app: &TestApp) -> Client {
+    ().serve(StreamableHttpClientTransport::from_uri(app.url.clone()))
+        .await
+        .expect("MCP handshake")
+}
+
+pub fn args(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("arguments must be an object, got {other}"),
+    }
+}
+
+/// Calls a tool and returns (is_error, text).
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, String) {
+    let result: CallToolResult = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"));
+    let text = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("");
+    (result.is_error == Some(true), text)
+}
+
+/// Calls a tool that must succeed and parses its JSON answer.
+pub async fn call_ok(client: &Client, tool: &str, arguments: Value) -> Value {
+    let (is_error, text) = call(client, tool, arguments).await;
+    assert!(!is_error, "{tool} returned a tool error: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{tool} answer is not JSON ({e}): {text}"))
+}
+
+/// A raw JSON-RPC POST, as a stateless client without `initialize` would send it.
+pub async fn raw_post(app: &TestApp, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(&app.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn call_body(tool: &str, arguments: Value) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                       "params": {"name": tool, "arguments": arguments}})
+    .to_string()
+}
