@@ -65,7 +65,7 @@ impl HostPolicy {
     /// Whether a `Host` header value (with or without port) is allowed.
     pub fn allows(&self, host_header: &str) -> bool {
         let host = strip_port(host_header.trim()).to_ascii_lowercase();
-        self.exact.iter().any(|h| *h == host)
+        self.exact.contains(&host)
             || self
                 .suffixes
                 .iter()

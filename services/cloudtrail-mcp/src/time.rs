@@ -65,10 +65,10 @@ pub fn parse_instant(input: &str, now: Timestamp, tz: &TimeZone) -> Result<Times
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);
     }
-    if let Ok(date) = text.parse::<Date>() {
-        if text.len() == 10 {
-            return start_of_day(date, tz, text);
-        }
+    if let Ok(date) = text.parse::<Date>()
+        && text.len() == 10
+    {
+        return start_of_day(date, tz, text);
     }
     if text.parse::<jiff::civil::DateTime>().is_ok() {
         return Err(TimeError::MissingOffset(text.to_owned()));

@@ -81,12 +81,11 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
     };
     let mut record: Value =
         serde_json::from_str(&event.record).unwrap_or(Value::String(event.record));
-    if ctx.settings.redact_source_ip {
-        if let Some(ip) = record.get_mut("sourceIPAddress") {
-            if ip.as_str().is_some_and(|s| !s.ends_with(".amazonaws.com")) {
-                *ip = json!("[redacted]");
-            }
-        }
+    if ctx.settings.redact_source_ip
+        && let Some(ip) = record.get_mut("sourceIPAddress")
+        && ip.as_str().is_some_and(|s| !s.ends_with(".amazonaws.com"))
+    {
+        *ip = json!("[redacted]");
     }
     let budget = Budget::new(ctx.settings.max_response_bytes);
     let mut answer = json!({ "event": record, "truncated": false });

@@ -33,7 +33,11 @@ pub async fn spawn_source(source: Arc<dyn EventSource>, settings: ToolSettings) 
     let server = CloudTrailServer::new(source, CursorCodec::new(CURSOR_KEY), settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(server, HostPolicy::loopback())).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, app(server, HostPolicy::loopback()))
+            .await
+            .unwrap()
+    });
     TestApp {
         addr,
         url: format!("http://{addr}/mcp"),
@@ -75,7 +79,8 @@ pub async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, Strin
 pub async fn call_ok(client: &Client, tool: &str, arguments: Value) -> Value {
     let (is_error, text) = call(client, tool, arguments).await;
     assert!(!is_error, "{tool} returned a tool error: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{tool} answer is not JSON ({e}): {text}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{tool} answer is not JSON ({e}): {text}"))
 }
 
 /// A raw JSON-RPC POST, as a stateless client without `initialize` would send it.

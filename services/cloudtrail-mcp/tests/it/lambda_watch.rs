@@ -28,7 +28,11 @@ impl Drop for Emulator {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_emulator() -> Emulator {
@@ -78,7 +82,10 @@ async fn lambda_binary_serves_mcp_through_the_function_url() {
         return;
     }
     let emulator = start_emulator();
-    let url = format!("http://127.0.0.1:{}/lambda-url/cloudtrail-mcp/mcp", emulator.port);
+    let url = format!(
+        "http://127.0.0.1:{}/lambda-url/cloudtrail-mcp/mcp",
+        emulator.port
+    );
     let initialize = rpc(
         "initialize",
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
@@ -92,10 +99,24 @@ async fn lambda_binary_serves_mcp_through_the_function_url() {
             other => panic!("the function never answered initialize: {other:?}"),
         }
     };
-    assert_eq!(answer["result"]["serverInfo"]["name"], json!("cloudtrail-mcp"), "{answer}");
+    assert_eq!(
+        answer["result"]["serverInfo"]["name"],
+        json!("cloudtrail-mcp"),
+        "{answer}"
+    );
 
-    let tools: Value = post(&url, None, rpc("tools/list", json!({}))).await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let tools: Value = post(&url, None, rpc("tools/list", json!({})))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["lookup_events", "summarize_activity", "get_event"]);
 
     // A Function URL host of the function's region is allowed in Lambda mode.
@@ -104,16 +125,32 @@ async fn lambda_binary_serves_mcp_through_the_function_url() {
         json!({"name": "lookup_events", "arguments": {"start_time": "yesterday", "end_time": "today",
                "attribute_key": "Username", "attribute_value": "alice"}}),
     );
-    let response = post(&url, Some("abcdefghij.lambda-url.us-east-1.on.aws"), call.clone()).await.unwrap();
+    let response = post(
+        &url,
+        Some("abcdefghij.lambda-url.us-east-1.on.aws"),
+        call.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
-    let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
     let page: Value = serde_json::from_str(text).unwrap();
     assert!(!page["events"].as_array().unwrap().is_empty(), "{page}");
-    assert!(page["events"].as_array().unwrap().iter().all(|e| e["principal"]["name"] == json!("alice")));
+    assert!(
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["principal"]["name"] == json!("alice"))
+    );
 
     // Another region's Function URL host, or any other host, is refused.
-    let refused = post(&url, Some("abcdefghij.lambda-url.eu-west-1.on.aws"), call).await.unwrap();
+    let refused = post(&url, Some("abcdefghij.lambda-url.eu-west-1.on.aws"), call)
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403);
     drop(emulator);
 }

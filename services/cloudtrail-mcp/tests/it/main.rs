@@ -1,5 +1,8 @@
 //! Integration tests of cloudtrail-mcp: one binary, one module per concern.
 
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 mod lambda_watch;
 mod mcp_errors;

@@ -16,7 +16,11 @@ async fn lists_three_read_only_tools_with_bedrock_valid_names() {
     assert_eq!(names, ["lookup_events", "summarize_activity", "get_event"]);
     for tool in &tools {
         assert!(
-            tool.name.len() <= 64 && tool.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            tool.name.len() <= 64
+                && tool
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "{}",
             tool.name
         );
@@ -25,12 +29,28 @@ async fn lists_three_read_only_tools_with_bedrock_valid_names() {
         assert_eq!(annotations.destructive_hint, Some(false), "{}", tool.name);
         assert_eq!(tool.input_schema.get("type"), Some(&json!("object")));
         // Sub-schemas are inlined: no $ref for clients to resolve.
-        assert!(!Value::Object((*tool.input_schema).clone()).to_string().contains("$ref"));
+        assert!(
+            !Value::Object((*tool.input_schema).clone())
+                .to_string()
+                .contains("$ref")
+        );
     }
     let lookup = &tools[0].input_schema["properties"]["attribute_key"];
     let text = lookup.to_string();
-    for key in ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId"] {
-        assert!(text.contains(key), "attribute_key schema lacks {key}: {text}");
+    for key in [
+        "EventId",
+        "EventName",
+        "ReadOnly",
+        "Username",
+        "ResourceType",
+        "ResourceName",
+        "EventSource",
+        "AccessKeyId",
+    ] {
+        assert!(
+            text.contains(key),
+            "attribute_key schema lacks {key}: {text}"
+        );
     }
 }
 
@@ -48,13 +68,26 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
     let today_tokyo = jiff::Timestamp::now()
         .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap())
         .date();
-    let expected_end = today_tokyo.in_tz("Asia/Tokyo").unwrap().timestamp().to_string();
+    let expected_end = today_tokyo
+        .in_tz("Asia/Tokyo")
+        .unwrap()
+        .timestamp()
+        .to_string();
     assert_eq!(answer["window"]["end"], json!(expected_end));
-    assert_eq!(answer["filter"], json!({"attribute_key": "Username", "attribute_value": "alice"}));
+    assert_eq!(
+        answer["filter"],
+        json!({"attribute_key": "Username", "attribute_value": "alice"})
+    );
     let events = answer["events"].as_array().unwrap();
-    assert!(events.len() >= 5, "alice should have several events yesterday: {answer}");
+    assert!(
+        events.len() >= 5,
+        "alice should have several events yesterday: {answer}"
+    );
     assert_eq!(answer["returned"], json!(events.len()));
-    let (start, end) = (answer["window"]["start"].as_str().unwrap(), answer["window"]["end"].as_str().unwrap());
+    let (start, end) = (
+        answer["window"]["start"].as_str().unwrap(),
+        answer["window"]["end"].as_str().unwrap(),
+    );
     let mut previous = "9999".to_owned();
     for event in events {
         assert_eq!(event["principal"]["name"], json!("alice"), "{event}");
@@ -65,30 +98,62 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
         // Compact projection, not the raw record.
         assert!(event.get("userIdentity").is_none() && event.get("eventVersion").is_none());
     }
-    assert!(events.iter().any(|e| e["error_code"].is_string()), "alice has a denied call yesterday");
-    assert!(events.iter().any(|e| e["read_only"] == json!(false)), "alice made changes yesterday");
+    assert!(
+        events.iter().any(|e| e["error_code"].is_string()),
+        "alice has a denied call yesterday"
+    );
+    assert!(
+        events.iter().any(|e| e["read_only"] == json!(false)),
+        "alice made changes yesterday"
+    );
 }
 
 #[tokio::test]
 async fn paging_with_only_the_cursor_visits_every_event_once() {
     let app = spawn_app().await;
     let client = client(&app).await;
-    let selection = json!({"start_time": "3d ago", "attribute_key": "Username", "attribute_value": "alice"});
+    let selection =
+        json!({"start_time": "3d ago", "attribute_key": "Username", "attribute_value": "alice"});
     let mut all = selection.clone();
     all["max_results"] = json!(200);
     let whole = call_ok(&client, "lookup_events", all).await;
-    let expected: Vec<String> = whole["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect();
-    assert!(expected.len() > 7 && expected.len() < 200, "{}", expected.len());
+    let expected: Vec<String> = whole["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        expected.len() > 7 && expected.len() < 200,
+        "{}",
+        expected.len()
+    );
 
     let mut first = selection;
     first["max_results"] = json!(7);
     let mut page = call_ok(&client, "lookup_events", first).await;
     let mut seen = Vec::new();
     loop {
-        seen.extend(page["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_owned()));
-        assert_eq!(page["window"], whole["window"], "the cursor carries the window");
+        seen.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_owned()),
+        );
+        assert_eq!(
+            page["window"], whole["window"],
+            "the cursor carries the window"
+        );
         match page["next_cursor"].as_str() {
-            Some(cursor) => page = call_ok(&client, "lookup_events", json!({"cursor": cursor, "max_results": 7})).await,
+            Some(cursor) => {
+                page = call_ok(
+                    &client,
+                    "lookup_events",
+                    json!({"cursor": cursor, "max_results": 7}),
+                )
+                .await
+            }
             None => break,
         }
     }
@@ -109,14 +174,22 @@ async fn summary_aggregates_alices_week() {
     let scanned = s["scanned"].as_u64().unwrap();
     assert!(scanned > 20, "{s}");
     assert_eq!(s["hit_cap"], json!(false));
-    assert_eq!(s["read_events"].as_u64().unwrap() + s["write_events"].as_u64().unwrap(), scanned);
+    assert_eq!(
+        s["read_events"].as_u64().unwrap() + s["write_events"].as_u64().unwrap(),
+        scanned
+    );
     assert_eq!(s["by_principal"][0]["key"], json!("alice"));
     assert!(s["by_service"].as_array().unwrap().len() >= 2, "{s}");
     assert!(!s["write_actions"].as_array().unwrap().is_empty());
     assert!(s["first_seen"].as_str().unwrap() <= s["last_seen"].as_str().unwrap());
 
     // A small cap is reported as hit.
-    let capped = call_ok(&client, "summarize_activity", json!({"start_time": "7d ago", "max_events": 10})).await;
+    let capped = call_ok(
+        &client,
+        "summarize_activity",
+        json!({"start_time": "7d ago", "max_events": 10}),
+    )
+    .await;
     assert_eq!(capped["scanned"], json!(10));
     assert_eq!(capped["hit_cap"], json!(true));
 }
@@ -125,44 +198,86 @@ async fn summary_aggregates_alices_week() {
 async fn get_event_returns_the_raw_record() {
     let app = spawn_app().await;
     let client = client(&app).await;
-    let page = call_ok(&client, "lookup_events", json!({"max_results": 1, "start_time": "2d ago"})).await;
+    let page = call_ok(
+        &client,
+        "lookup_events",
+        json!({"max_results": 1, "start_time": "2d ago"}),
+    )
+    .await;
     let id = page["events"][0]["event_id"].as_str().unwrap().to_owned();
     let answer = call_ok(&client, "get_event", json!({"event_id": id})).await;
     assert_eq!(answer["event"]["eventID"], json!(id));
     assert!(answer["event"]["userIdentity"].is_object());
     assert_eq!(answer["truncated"], json!(false));
 
-    let (is_error, text) = call(&client, "get_event", json!({"event_id": "00000000-0000-0000-0000-000000000000"})).await;
+    let (is_error, text) = call(
+        &client,
+        "get_event",
+        json!({"event_id": "00000000-0000-0000-0000-000000000000"}),
+    )
+    .await;
     assert!(is_error && text.contains("no event with id"), "{text}");
 }
 
 #[tokio::test]
 async fn every_answer_fits_the_configured_budget() {
-    let app = spawn_app_with(ToolSettings { redact_source_ip: false, max_response_bytes: 4_096 }).await;
+    let app = spawn_app_with(ToolSettings {
+        redact_source_ip: false,
+        max_response_bytes: 4_096,
+    })
+    .await;
     let client = client(&app).await;
-    let (is_error, text) = call(&client, "lookup_events", json!({"start_time": "7d ago", "max_results": 200, "detail": true})).await;
+    let (is_error, text) = call(
+        &client,
+        "lookup_events",
+        json!({"start_time": "7d ago", "max_results": 200, "detail": true}),
+    )
+    .await;
     assert!(!is_error, "{text}");
     assert!(text.len() <= 4_096, "{} bytes", text.len());
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["truncated"], json!(true));
     assert!(answer["note"].as_str().unwrap().contains("response limit"));
-    let (_, text) = call(&client, "summarize_activity", json!({"start_time": "7d ago", "max_events": 5000})).await;
+    let (_, text) = call(
+        &client,
+        "summarize_activity",
+        json!({"start_time": "7d ago", "max_events": 5000}),
+    )
+    .await;
     assert!(text.len() <= 4_096, "{} bytes", text.len());
 }
 
 #[tokio::test]
 async fn source_ips_can_be_redacted_in_code() {
-    let app = spawn_app_with(ToolSettings { redact_source_ip: true, max_response_bytes: 65_536 }).await;
+    let app = spawn_app_with(ToolSettings {
+        redact_source_ip: true,
+        max_response_bytes: 65_536,
+    })
+    .await;
     let client = client(&app).await;
-    let page = call_ok(&client, "lookup_events", json!({"start_time": "2d ago", "max_results": 200})).await;
+    let page = call_ok(
+        &client,
+        "lookup_events",
+        json!({"start_time": "2d ago", "max_results": 200}),
+    )
+    .await;
     let events = page["events"].as_array().unwrap();
     assert!(!events.is_empty());
     for e in events {
         let ip = e["source_ip"].as_str().unwrap_or("[redacted]");
         assert!(ip == "[redacted]" || ip.ends_with("amazonaws.com"), "{ip}");
     }
-    let s = call_ok(&client, "summarize_activity", json!({"start_time": "2d ago"})).await;
-    assert!(!s["source_ips"].to_string().contains("203.0.113."), "{}", s["source_ips"]);
+    let s = call_ok(
+        &client,
+        "summarize_activity",
+        json!({"start_time": "2d ago"}),
+    )
+    .await;
+    assert!(
+        !s["source_ips"].to_string().contains("203.0.113."),
+        "{}",
+        s["source_ips"]
+    );
     let id = events[0]["event_id"].as_str().unwrap();
     let full = call_ok(&client, "get_event", json!({"event_id": id})).await;
     let ip = full["event"]["sourceIPAddress"].as_str().unwrap();
