@@ -104,11 +104,15 @@ pub struct Page {
 /// Why a source could not answer. Messages from AWS are kept verbatim.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("access denied by AWS: {0}. The caller needs cloudtrail:LookupEvents in this account and region")]
+    #[error(
+        "access denied by AWS: {0}. The caller needs cloudtrail:LookupEvents in this account and region"
+    )]
     AccessDenied(String),
     #[error("AWS credentials are missing, invalid or expired: {0}")]
     Credentials(String),
-    #[error("CloudTrail throttled the request even after retries: {0}. Wait a few seconds and narrow the window or filter")]
+    #[error(
+        "CloudTrail throttled the request even after retries: {0}. Wait a few seconds and narrow the window or filter"
+    )]
     Throttled(String),
     #[error("the page token is not valid for this query: {0}")]
     InvalidNextToken(String),

@@ -62,9 +62,11 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
-    /// The current time; tools resolve relative times against it.
+    /// The current time, to the second (answers echo it; nanoseconds only add noise); tools
+    /// resolve relative times against it.
     pub fn now(&self) -> Timestamp {
-        Timestamp::now()
+        let now = Timestamp::now();
+        Timestamp::from_second(now.as_second()).unwrap_or(now)
     }
 }
 

@@ -3,6 +3,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used)]
 
+mod api_source;
 mod helpers;
 mod lambda_watch;
 mod mcp_errors;

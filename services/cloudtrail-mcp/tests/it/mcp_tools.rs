@@ -110,13 +110,27 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
 
 #[tokio::test]
 async fn paging_with_only_the_cursor_visits_every_event_once() {
-    let app = spawn_app().await;
+    // A budget large enough that the reference page of up to 200 events is never cut.
+    let app = spawn_app_with(ToolSettings {
+        redact_source_ip: false,
+        max_response_bytes: 1 << 20,
+    })
+    .await;
     let client = client(&app).await;
-    let selection =
-        json!({"start_time": "3d ago", "attribute_key": "Username", "attribute_value": "alice"});
+    // Absolute times, so both queries resolve the same window.
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    // A full day of bob's work: dozens of events, fewer than 200.
+    let start = (now - jiff::SignedDuration::from_hours(24)).to_string();
+    let selection = json!({"start_time": start, "end_time": now.to_string(),
+                           "attribute_key": "Username", "attribute_value": "bob"});
     let mut all = selection.clone();
     all["max_results"] = json!(200);
     let whole = call_ok(&client, "lookup_events", all).await;
+    assert_eq!(
+        whole["truncated"],
+        json!(false),
+        "the reference page must be complete"
+    );
     let expected: Vec<String> = whole["events"]
         .as_array()
         .unwrap()
@@ -157,6 +171,7 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
             None => break,
         }
     }
+    assert_eq!(seen.len(), expected.len());
     assert_eq!(seen, expected);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
 }

@@ -1,0 +1,320 @@
+//! A realistic sample CloudTrail archive, generated relative to a given "now".
+//!
+//! Local runs and tests need events for "yesterday" and "the last 24 hours" whenever they run,
+//! so the sample is generated at start from an anchor time; everything else is deterministic
+//! (a seeded PRNG), so the same anchor and seed give the same records byte for byte.
+//!
+//! The account has IAM users `alice` and `bob`, an IAM Identity Center session
+//! `carol@example.com`, a CI role session `github-actions-deploy`, the root user and AWS services,
+//! calling S3, EC2, IAM, STS, Lambda, CloudFormation, KMS, CloudWatch Logs and sign-in across
+//! three regions, with reads, writes and AccessDenied failures. On top of that background sits a
+//! storyline a demo can find: alice's day yesterday (including a tag value carrying HTML/script
+//! and a prompt-injection string, to prove the UI and the model treat tool output as data), her
+//! last 24 hours, and bob deleting the bucket `bob-old-logs`.
+
+mod actors;
+mod story;
+mod write;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+pub use actors::{ACCOUNT, Actor};
+pub use write::write_archive;
+
+/// How many background events the sample holds (the storyline adds a few dozen).
+pub const BACKGROUND_EVENTS: usize = 3_000;
+/// How far back the sample reaches.
+pub const SPAN_DAYS: i64 = 8;
+
+/// One API call to turn into a record.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub time: Timestamp,
+    pub actor: &'static Actor,
+    pub source: &'static str,
+    pub name: &'static str,
+    pub region: &'static str,
+    pub read_only: bool,
+    pub request: Value,
+    pub response: Value,
+    /// `(errorCode, errorMessage)`.
+    pub error: Option<(&'static str, String)>,
+    /// `resources` entries `(type, ARN)` where CloudTrail includes them.
+    pub resources: Vec<(&'static str, String)>,
+    /// Console session instead of CLI/SDK.
+    pub console: bool,
+}
+
+/// Generates the sample: records sorted newest first, all before `anchor`.
+pub fn generate(anchor: Timestamp, seed: u64) -> Vec<Value> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let anchor = anchor.round(jiff::Unit::Second).unwrap_or(anchor);
+    let mut calls = actors::background(&mut rng, anchor, BACKGROUND_EVENTS);
+    calls.extend(story::storyline(anchor));
+    let mut records: Vec<Value> = calls.iter().map(|c| record(c, &mut rng)).collect();
+    records.sort_by(|a, b| {
+        let key = |v: &Value| {
+            (
+                v["eventTime"].as_str().unwrap_or("").to_owned(),
+                v["eventID"].as_str().unwrap_or("").to_owned(),
+            )
+        };
+        key(b).cmp(&key(a))
+    });
+    records
+}
+
+fn uuid(rng: &mut fastrand::Rng) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// Turns a call into a CloudTrail record in the format CloudTrail delivers.
+pub fn record(call: &Call, rng: &mut fastrand::Rng) -> Value {
+    let actor = call.actor;
+    let signin = call.source == "signin.amazonaws.com";
+    let mut r = json!({
+        "eventVersion": if signin { "1.09" } else { "1.08" },
+        "userIdentity": actor.identity(call.console, call.time),
+        "eventTime": call.time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": call.source,
+        "eventName": call.name,
+        "awsRegion": call.region,
+        "sourceIPAddress": actor.source_ip(rng, call.source),
+        "userAgent": actor.user_agent(rng, call.console),
+        "requestParameters": call.request,
+        "responseElements": call.response,
+        "requestID": uuid(rng).to_uppercase(),
+        "eventID": uuid(rng),
+        "readOnly": call.read_only,
+        "eventType": if signin { "AwsConsoleSignIn" } else { "AwsApiCall" },
+        "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    });
+    if let Some((code, message)) = &call.error {
+        r["errorCode"] = json!(code);
+        r["errorMessage"] = json!(message);
+    }
+    if !call.resources.is_empty() {
+        r["resources"] = call
+            .resources
+            .iter()
+            .map(|(kind, arn)| json!({"accountId": ACCOUNT, "type": kind, "ARN": arn}))
+            .collect();
+    }
+    if signin {
+        r.as_object_mut().map(|o| o.remove("requestID"));
+    } else if !actor.is_service() {
+        let host = match call.source {
+            "s3.amazonaws.com" => format!("s3.{}.amazonaws.com", call.region),
+            "iam.amazonaws.com" => "iam.amazonaws.com".to_owned(),
+            other => format!(
+                "{}.{}.amazonaws.com",
+                other.trim_end_matches(".amazonaws.com"),
+                call.region
+            ),
+        };
+        r["tlsDetails"] = json!({"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                                 "clientProvidedHostHeader": host});
+        if call.console {
+            r["sessionCredentialFromConsole"] = json!("true");
+        }
+    }
+    r
+}
+
+/// The `[start, end)` window that is "yesterday" relative to `anchor` in UTC, Asia/Tokyo and
+/// America/Los_Angeles at once, so the storyline is found whichever of them the user is in.
+pub fn common_yesterday(anchor: Timestamp) -> (Timestamp, Timestamp) {
+    let mut start = Timestamp::MIN;
+    let mut end = Timestamp::MAX;
+    for zone in ["UTC", "Asia/Tokyo", "America/Los_Angeles"] {
+        let tz = jiff::tz::TimeZone::get(zone).expect("bundled time zone");
+        let today = anchor.to_zoned_datetime(tz.clone()).date();
+        let day_start = |d: jiff::civil::Date| {
+            d.to_zoned_datetime(tz.clone())
+                .map(|z| z.timestamp())
+                .unwrap_or(anchor)
+        };
+        let yesterday = today.yesterday().unwrap_or(today);
+        start = start.max(day_start(yesterday));
+        end = end.min(day_start(today));
+    }
+    if start >= end {
+        // Cannot happen for these three zones (their offsets are less than 24 h apart), but keep
+        // the storyline somewhere sensible if it ever did.
+        return (
+            anchor - SignedDuration::from_hours(30),
+            anchor - SignedDuration::from_hours(24),
+        );
+    }
+    (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn anchors() -> Vec<Timestamp> {
+        // Anchors across the day, so every case of the timezone intersection is covered.
+        (0..24)
+            .map(|h| format!("2026-11-24T{h:02}:17:00Z").parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn deterministic_for_an_anchor_and_seed() {
+        let anchor: Timestamp = "2026-11-24T03:30:00Z".parse().unwrap();
+        assert_eq!(generate(anchor, 42), generate(anchor, 42));
+        assert_ne!(generate(anchor, 42), generate(anchor, 43));
+    }
+
+    #[test]
+    fn records_are_complete_unique_and_in_range() {
+        let anchor: Timestamp = "2026-11-24T03:30:00Z".parse().unwrap();
+        let records = generate(anchor, 7);
+        assert!(records.len() >= BACKGROUND_EVENTS, "{}", records.len());
+        let mut ids = HashSet::new();
+        let oldest = (anchor - SignedDuration::from_hours(24 * SPAN_DAYS)).to_string();
+        let mut previous = "9999".to_owned();
+        for r in &records {
+            for field in [
+                "eventVersion",
+                "userIdentity",
+                "eventTime",
+                "eventSource",
+                "eventName",
+                "awsRegion",
+                "sourceIPAddress",
+                "userAgent",
+                "eventID",
+                "readOnly",
+                "eventType",
+                "recipientAccountId",
+            ] {
+                assert!(
+                    r.get(field).is_some_and(|v| !v.is_null()),
+                    "{field} missing in {r}"
+                );
+            }
+            assert!(
+                ids.insert(r["eventID"].as_str().unwrap().to_owned()),
+                "duplicate id"
+            );
+            let t = r["eventTime"].as_str().unwrap();
+            assert!(
+                t < anchor.to_string().as_str() && t >= oldest.as_str(),
+                "{t}"
+            );
+            assert!(t <= previous.as_str(), "newest first");
+            previous = t.to_owned();
+        }
+        let names: HashSet<&str> = records
+            .iter()
+            .filter_map(|r| r["userIdentity"]["userName"].as_str())
+            .collect();
+        assert!(names.contains("alice") && names.contains("bob"));
+        assert!(records.iter().any(|r| r["userIdentity"]["type"] == "Root"));
+        assert!(
+            records
+                .iter()
+                .any(|r| r["userIdentity"]["type"] == "AWSService")
+        );
+        assert!(records.iter().any(|r| {
+            r["userIdentity"]["arn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("/carol@example.com"))
+        }));
+        assert!(records.iter().any(|r| {
+            r["userIdentity"]["arn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("/github-actions-deploy"))
+        }));
+        let regions: HashSet<&str> = records
+            .iter()
+            .filter_map(|r| r["awsRegion"].as_str())
+            .collect();
+        assert!(regions.len() >= 3, "{regions:?}");
+        let denied = records
+            .iter()
+            .filter(|r| {
+                r["errorCode"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("AccessDenied") || c.contains("Unauthorized"))
+            })
+            .count();
+        assert!(denied >= 20, "{denied}");
+    }
+
+    #[test]
+    fn alices_storyline_is_yesterday_in_every_zone() {
+        for anchor in anchors() {
+            let records = generate(anchor, 42);
+            for zone in ["UTC", "Asia/Tokyo", "America/Los_Angeles"] {
+                let tz = jiff::tz::TimeZone::get(zone).unwrap();
+                let today = anchor.to_zoned_datetime(tz.clone()).date();
+                let start = today
+                    .yesterday()
+                    .unwrap()
+                    .to_zoned_datetime(tz.clone())
+                    .unwrap()
+                    .timestamp()
+                    .to_string();
+                let end = today.to_zoned_datetime(tz).unwrap().timestamp().to_string();
+                let alice: Vec<&Value> = records
+                    .iter()
+                    .filter(|r| r["userIdentity"]["userName"] == "alice")
+                    .filter(|r| {
+                        let t = r["eventTime"].as_str().unwrap();
+                        t >= start.as_str() && t < end.as_str()
+                    })
+                    .collect();
+                let has = |name: &str| alice.iter().any(|r| r["eventName"] == name);
+                assert!(
+                    has("CreateBucket")
+                        && has("RunInstances")
+                        && has("CreateTags")
+                        && has("DeleteBucket"),
+                    "{anchor} {zone}"
+                );
+                assert!(alice.iter().any(|r| r["eventName"] == "CreateUser" && r["errorCode"] == "AccessDenied"), "{anchor} {zone}");
+                assert!(
+                    alice
+                        .iter()
+                        .any(|r| r["requestParameters"].to_string().contains("<script>")),
+                    "{anchor} {zone}"
+                );
+            }
+            // And within the last 24 hours.
+            let day_ago = (anchor - SignedDuration::from_hours(24)).to_string();
+            let recent = records
+                .iter()
+                .filter(|r| {
+                    r["userIdentity"]["userName"] == "alice"
+                        && r["eventTime"].as_str().unwrap() >= day_ago.as_str()
+                })
+                .count();
+            assert!(recent >= 5, "{anchor}: {recent}");
+        }
+    }
+
+    #[test]
+    fn bob_deletes_his_old_logs_bucket_this_week() {
+        let records = generate("2026-11-24T03:30:00Z".parse().unwrap(), 42);
+        let deletes: Vec<&Value> = records
+            .iter()
+            .filter(|r| {
+                r["eventName"] == "DeleteBucket"
+                    && r["requestParameters"]["bucketName"] == "bob-old-logs"
+            })
+            .collect();
+        assert_eq!(deletes.len(), 1);
+        assert_eq!(deletes[0]["userIdentity"]["userName"], "bob");
+    }
+}

@@ -1,0 +1,504 @@
+//! `LogArchive`: CloudTrail log files (as delivered to S3) answering the same queries as
+//! `LookupEvents`, with the same semantics: an inclusive window, at most one attribute with an
+//! exact match, newest first, and a `next_token` for the following page.
+//!
+//! Files are read once into an index sorted newest first (time, then event id, descending). Each
+//! event keeps its record as compact JSON text plus the indexed fields, not a `serde_json::Value`
+//! tree, to keep memory small. `next_token` is a keyset position (`<time nanos>:<event id>` of
+//! the last event returned), so paging is stable and needs no server state.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use super::{AttributeKey, EventSource, Page, Query, RawEvent, Resource, SourceError};
+use crate::project::principal;
+
+/// An in-memory index of CloudTrail records.
+#[derive(Debug)]
+pub struct LogArchive {
+    id: String,
+    /// Newest first.
+    events: Vec<RawEvent>,
+}
+
+impl LogArchive {
+    /// Indexes records (for the built-in sample). Records that are not CloudTrail events
+    /// (no `eventID`/`eventTime`) are skipped.
+    pub fn from_records(id: &str, records: Vec<Value>) -> Self {
+        let mut events: Vec<RawEvent> = records.iter().filter_map(raw_event).collect();
+        sort_newest_first(&mut events);
+        Self {
+            id: id.to_owned(),
+            events,
+        }
+    }
+
+    /// Reads every `*.json.gz` and `*.json` CloudTrail log file below `dir`. Files that are not
+    /// CloudTrail logs (digest files, other JSON) are skipped with a warning; a file that cannot
+    /// be read or decompressed is an error naming it.
+    pub fn from_dir(dir: &Path) -> Result<Self, SourceError> {
+        let mut files = Vec::new();
+        collect_files(dir, &mut files)?;
+        files.sort();
+        let mut events = Vec::new();
+        for file in &files {
+            let text = read_log(file)?;
+            let parsed: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Err(archive_error(file, format!("not valid JSON: {e}")));
+                }
+            };
+            let Some(records) = parsed.get("Records").and_then(Value::as_array) else {
+                tracing::warn!(file = %file.display(), "skipping a file that is not a CloudTrail log (no Records array)");
+                continue;
+            };
+            events.extend(records.iter().filter_map(raw_event));
+        }
+        sort_newest_first(&mut events);
+        // Logs delivered twice (overlapping exports) would otherwise show events twice.
+        events.dedup_by(|a, b| a.event_id == b.event_id);
+        tracing::info!(dir = %dir.display(), files = files.len(), events = events.len(), "log archive indexed");
+        Ok(Self {
+            id: format!("archive:{}", dir.display()),
+            events,
+        })
+    }
+
+    /// How many events the archive holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the archive holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+fn archive_error(path: &Path, message: String) -> SourceError {
+    SourceError::Archive {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| archive_error(dir, e.to_string()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| archive_error(dir, e.to_string()))?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".json.gz") || name.ends_with(".json") {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_log(path: &Path) -> Result<String, SourceError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| archive_error(path, e.to_string()))?;
+    let mut text = String::new();
+    let result = if path.extension().is_some_and(|e| e == "gz") {
+        flate2::read::GzDecoder::new(file).read_to_string(&mut text)
+    } else {
+        std::io::BufReader::new(file).read_to_string(&mut text)
+    };
+    result.map_err(|e| archive_error(path, format!("cannot decompress or decode: {e}")))?;
+    Ok(text)
+}
+
+fn sort_newest_first(events: &mut [RawEvent]) {
+    events.sort_by(|a, b| (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id)));
+}
+
+/// The fields `LookupEvents` indexes, derived from a record the way CloudTrail shows them.
+fn raw_event(record: &Value) -> Option<RawEvent> {
+    let text = |key: &str| record.get(key).and_then(Value::as_str);
+    let event_time: Timestamp = text("eventTime")?.parse().ok()?;
+    let identity = record.get("userIdentity").unwrap_or(&Value::Null);
+    Some(RawEvent {
+        event_id: text("eventID")?.to_owned(),
+        event_time,
+        event_name: text("eventName").unwrap_or_default().to_owned(),
+        event_source: text("eventSource").unwrap_or_default().to_owned(),
+        username: match identity.get("type").and_then(Value::as_str) {
+            Some("AWSService") => None,
+            _ => principal(record, None).name,
+        },
+        access_key_id: identity
+            .get("accessKeyId")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned),
+        read_only: record.get("readOnly").and_then(|v| {
+            v.as_bool()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        }),
+        resources: resources(record),
+        record: record.to_string(),
+    })
+}
+
+/// Request parameter keys that name a resource, and the resource type LookupEvents reports.
+const PARAMETER_RESOURCES: [(&str, &str); 9] = [
+    ("bucketName", "AWS::S3::Bucket"),
+    ("userName", "AWS::IAM::User"),
+    ("roleName", "AWS::IAM::Role"),
+    ("policyArn", "AWS::IAM::Policy"),
+    ("functionName", "AWS::Lambda::Function"),
+    ("stackName", "AWS::CloudFormation::Stack"),
+    ("keyId", "AWS::KMS::Key"),
+    ("logGroupName", "AWS::Logs::LogGroup"),
+    ("groupId", "AWS::EC2::SecurityGroup"),
+];
+
+fn resources(record: &Value) -> Vec<Resource> {
+    let mut out: Vec<Resource> = Vec::new();
+    let mut push = |kind: &str, name: &str| {
+        if !out.iter().any(|r| r.resource_name.as_deref() == Some(name)) {
+            out.push(Resource {
+                resource_type: Some(kind.to_owned()),
+                resource_name: Some(name.to_owned()),
+            });
+        }
+    };
+    let request = record.get("requestParameters").unwrap_or(&Value::Null);
+    for (key, kind) in PARAMETER_RESOURCES {
+        if let Some(name) = request.get(key).and_then(Value::as_str) {
+            push(kind, name);
+        }
+    }
+    // EC2 instance ids in request or response item lists, and tagged resources.
+    for side in [
+        request,
+        record.get("responseElements").unwrap_or(&Value::Null),
+    ] {
+        for list in ["instancesSet", "resourcesSet"] {
+            let items = side
+                .get(list)
+                .and_then(|l| l.get("items"))
+                .and_then(Value::as_array);
+            for item in items.into_iter().flatten() {
+                let id = item
+                    .get("instanceId")
+                    .or_else(|| item.get("resourceId"))
+                    .and_then(Value::as_str);
+                if let Some(id) = id.filter(|id| id.starts_with("i-")) {
+                    push("AWS::EC2::Instance", id);
+                }
+            }
+        }
+    }
+    for resource in record
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(kind), Some(arn)) = (
+            resource.get("type").and_then(Value::as_str),
+            resource.get("ARN").and_then(Value::as_str),
+        ) {
+            let name = arn.rsplit([':', '/']).next().unwrap_or(arn);
+            push(kind, name);
+        }
+    }
+    out
+}
+
+fn matches(event: &RawEvent, key: AttributeKey, value: &str) -> bool {
+    match key {
+        AttributeKey::EventId => event.event_id == value,
+        AttributeKey::EventName => event.event_name == value,
+        AttributeKey::EventSource => event.event_source == value,
+        AttributeKey::Username => event.username.as_deref() == Some(value),
+        AttributeKey::AccessKeyId => event.access_key_id.as_deref() == Some(value),
+        AttributeKey::ReadOnly => event.read_only.map(|r| r.to_string()).as_deref() == Some(value),
+        AttributeKey::ResourceName => event
+            .resources
+            .iter()
+            .any(|r| r.resource_name.as_deref() == Some(value)),
+        AttributeKey::ResourceType => event
+            .resources
+            .iter()
+            .any(|r| r.resource_type.as_deref() == Some(value)),
+    }
+}
+
+fn parse_token(token: &str) -> Result<(Timestamp, &str), SourceError> {
+    let invalid =
+        || SourceError::InvalidNextToken(format!("`{token}` is not a page token of this archive"));
+    let (nanos, id) = token.split_once(':').ok_or_else(invalid)?;
+    let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
+    let time = Timestamp::from_nanosecond(nanos).map_err(|_| invalid())?;
+    if id.is_empty() {
+        return Err(invalid());
+    }
+    Ok((time, id))
+}
+
+#[async_trait]
+impl EventSource for LogArchive {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn retention(&self) -> Option<SignedDuration> {
+        None
+    }
+
+    async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
+        let after = query.next_token.as_deref().map(parse_token).transpose()?;
+        // Newest first: skip everything newer than the window end, and on later pages everything
+        // up to and including the last event already returned.
+        let first = self.events.partition_point(|e| match after {
+            Some((time, id)) => (e.event_time, e.event_id.as_str()) >= (time, id),
+            None => e.event_time > query.end,
+        });
+        let limit = query.max_results.max(1);
+        let mut events = Vec::with_capacity(limit.min(64));
+        let mut more = false;
+        for event in self.events[first..].iter() {
+            if event.event_time < query.start {
+                break;
+            }
+            if event.event_time > query.end {
+                continue;
+            }
+            if let Some(filter) = &query.filter
+                && !matches(event, filter.attribute_key, &filter.attribute_value)
+            {
+                continue;
+            }
+            if events.len() == limit {
+                more = true;
+                break;
+            }
+            events.push(event.clone());
+        }
+        let next_token = match (more, events.last()) {
+            (true, Some(last)) => Some(format!(
+                "{}:{}",
+                last.event_time.as_nanosecond(),
+                last.event_id
+            )),
+            _ => None,
+        };
+        Ok(Page { events, next_token })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Filter;
+    use serde_json::json;
+
+    fn anchor() -> Timestamp {
+        "2026-11-24T03:30:00Z".parse().unwrap()
+    }
+
+    fn sample() -> LogArchive {
+        LogArchive::from_records("sample", crate::sample::generate(anchor(), 42))
+    }
+
+    fn query(filter: Option<(AttributeKey, &str)>, max: usize) -> Query {
+        Query {
+            start: anchor() - SignedDuration::from_hours(24 * 8),
+            end: anchor(),
+            filter: filter.map(|(k, v)| Filter {
+                attribute_key: k,
+                attribute_value: v.into(),
+            }),
+            max_results: max,
+            next_token: None,
+        }
+    }
+
+    async fn all(archive: &LogArchive, mut q: Query) -> Vec<RawEvent> {
+        let mut out = Vec::new();
+        loop {
+            let page = archive.lookup(&q).await.unwrap();
+            assert!(page.events.len() <= q.max_results);
+            out.extend(page.events);
+            match page.next_token {
+                Some(t) => q.next_token = Some(t),
+                None => return out,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_attribute_filters_exactly() {
+        let archive = sample();
+        type Check = fn(&RawEvent) -> bool;
+        let cases: [(AttributeKey, &str, Check); 8] = [
+            (AttributeKey::Username, "alice", |e| {
+                e.username.as_deref() == Some("alice")
+            }),
+            (AttributeKey::Username, "carol@example.com", |e| {
+                e.record.contains("assumed-role")
+            }),
+            (AttributeKey::EventName, "DeleteBucket", |e| {
+                e.event_name == "DeleteBucket"
+            }),
+            (AttributeKey::EventSource, "iam.amazonaws.com", |e| {
+                e.event_source == "iam.amazonaws.com"
+            }),
+            (AttributeKey::ReadOnly, "false", |e| {
+                e.read_only == Some(false)
+            }),
+            (AttributeKey::ResourceName, "bob-old-logs", |e| {
+                e.event_name == "DeleteBucket"
+            }),
+            (AttributeKey::ResourceType, "AWS::EC2::Instance", |e| {
+                e.event_source == "ec2.amazonaws.com"
+            }),
+            (AttributeKey::AccessKeyId, "AKIA3SAMPLEBOB000001", |e| {
+                e.username.as_deref() == Some("bob")
+            }),
+        ];
+        for (key, value, check) in cases {
+            let events = all(&archive, query(Some((key, value)), 50)).await;
+            assert!(!events.is_empty(), "{key} {value}");
+            assert!(events.iter().all(check), "{key} {value}");
+        }
+        let one = archive.events[10].event_id.clone();
+        let events = all(&archive, query(Some((AttributeKey::EventId, &one)), 5)).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_id, one);
+        assert!(
+            all(
+                &archive,
+                query(Some((AttributeKey::Username, "mallory")), 5)
+            )
+            .await
+            .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn window_is_inclusive_and_newest_first() {
+        let archive = sample();
+        let pivot = archive.events[100].event_time;
+        let mut q = query(None, 10_000);
+        q.start = pivot;
+        q.end = pivot;
+        let exact = all(&archive, q).await;
+        assert!(!exact.is_empty() && exact.iter().all(|e| e.event_time == pivot));
+        let events = all(&archive, query(None, 10_000)).await;
+        assert_eq!(events.len(), archive.len());
+        assert!(
+            events
+                .windows(2)
+                .all(|w| w[0].event_time >= w[1].event_time)
+        );
+    }
+
+    #[tokio::test]
+    async fn small_pages_visit_every_match_once() {
+        let archive = sample();
+        let whole = all(
+            &archive,
+            query(Some((AttributeKey::Username, "bob")), 10_000),
+        )
+        .await;
+        let paged = all(&archive, query(Some((AttributeKey::Username, "bob")), 7)).await;
+        let ids = |v: &[RawEvent]| v.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&paged), ids(&whole));
+        assert!(whole.len() > 7);
+    }
+
+    #[tokio::test]
+    async fn bad_tokens_are_refused() {
+        let archive = sample();
+        for token in [
+            "garbage",
+            "12:",
+            "x:y",
+            "99999999999999999999999999999999:abc",
+        ] {
+            let mut q = query(None, 5);
+            q.next_token = Some(token.into());
+            let err = archive.lookup(&q).await.unwrap_err();
+            assert!(
+                matches!(err, SourceError::InvalidNextToken(_)),
+                "{token}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_what_write_archive_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = crate::sample::generate(anchor(), 42);
+        let files = crate::sample::write_archive(dir.path(), &records).unwrap();
+        assert!(files.iter().all(|f| {
+            f.to_string_lossy()
+                .contains("/AWSLogs/123456789012/CloudTrail/")
+        }));
+        // A plain .json log, a digest file and an unrelated file are handled too.
+        let extra = dir
+            .path()
+            .join("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/20");
+        std::fs::create_dir_all(&extra).unwrap();
+        let mut manual = records[0].clone();
+        manual["eventID"] = json!("manual-event-1");
+        std::fs::write(
+            extra.join("manual.json"),
+            json!({"Records": [manual]}).to_string(),
+        )
+        .unwrap();
+        let digest = dir
+            .path()
+            .join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1");
+        std::fs::create_dir_all(&digest).unwrap();
+        std::fs::write(
+            digest.join("digest.json"),
+            r#"{"awsAccountId":"123456789012","digestStartTime":"x"}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
+
+        let archive = LogArchive::from_dir(dir.path()).unwrap();
+        assert_eq!(archive.len(), records.len() + 1);
+        assert!(archive.id().starts_with("archive:"));
+        // Records survive the round trip through gzip files byte for byte.
+        let from_memory = LogArchive::from_records("x", records.clone());
+        for expected in &from_memory.events {
+            let read = archive
+                .events
+                .iter()
+                .find(|e| e.event_id == expected.event_id)
+                .unwrap();
+            assert_eq!(read, expected);
+        }
+
+        // A corrupt .json.gz names the file.
+        std::fs::write(extra.join("broken.json.gz"), b"not gzip at all").unwrap();
+        let err = LogArchive::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("broken.json.gz"), "{err}");
+    }
+
+    #[test]
+    fn lookup_fields_follow_cloudtrail() {
+        let record = json!({"eventID": "e", "eventTime": "2026-11-23T01:02:03Z", "eventName": "RunInstances",
+            "eventSource": "ec2.amazonaws.com", "readOnly": false,
+            "userIdentity": {"type": "Root", "arn": "arn:aws:iam::1:root", "accessKeyId": ""},
+            "responseElements": {"instancesSet": {"items": [{"instanceId": "i-0123"}]}}});
+        let e = raw_event(&record).unwrap();
+        assert_eq!(e.username.as_deref(), Some("root"));
+        assert_eq!(e.access_key_id, None);
+        assert_eq!(e.read_only, Some(false));
+        assert_eq!(e.resources[0].resource_name.as_deref(), Some("i-0123"));
+        assert!(raw_event(&json!({"eventName": "x"})).is_none());
+    }
+}
