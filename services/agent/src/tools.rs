@@ -34,11 +34,19 @@ pub enum ToolError {
     Rejected { server: String, message: String },
 }
 
+/// The tools on offer, and the servers that could not be asked (their tools are missing).
+#[derive(Debug, Default)]
+pub struct ToolListing {
+    pub tools: Vec<ToolSpec>,
+    pub unavailable: Vec<ToolError>,
+}
+
 /// Lists and calls tools. Implementations must be cheap to call concurrently.
 #[async_trait]
 pub trait ToolProvider: Send + Sync {
-    /// The tools currently offered to the model.
-    async fn list_tools(&self) -> Result<Vec<ToolSpec>, ToolError>;
+    /// The tools currently offered to the model. A server that is down does not fail the
+    /// listing: it is reported in [`ToolListing::unavailable`] and the others' tools are offered.
+    async fn list_tools(&self) -> ToolListing;
     /// Calls one tool by the name given in [`ToolSpec::name`].
     async fn call_tool(&self, name: &str, input: Value) -> Result<ToolOutput, ToolError>;
 }
