@@ -2,7 +2,8 @@
 //!
 //! `summarize_activity` pages through up to a bounded number of events and folds them here:
 //! counts by service, action, error code and principal, read vs write, first/last seen, regions,
-//! source IPs, top resources, and the list of write actions with their times.
+//! source IPs, top resources, and the lists of write actions and of failed calls with their
+//! times (so "which calls were denied?" is answered without paging through raw events).
 
 use std::collections::HashMap;
 
@@ -14,6 +15,8 @@ use crate::project::CompactEvent;
 pub const TOP_N: usize = 15;
 /// How many write actions are listed one by one.
 pub const MAX_WRITE_ACTIONS: usize = 100;
+/// How many failed calls (any error code, read or write) are listed one by one.
+pub const MAX_FAILURES: usize = 50;
 
 /// A key and how often it occurred.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,9 +25,9 @@ pub struct Count {
     pub count: u64,
 }
 
-/// One non-read-only call.
+/// One call, listed by time (write actions and failures).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WriteAction {
+pub struct ActionLine {
     pub event_time: String,
     pub event_name: String,
     pub event_source: String,
@@ -48,8 +51,10 @@ pub struct Summary {
     pub regions: Vec<Count>,
     pub source_ips: Vec<Count>,
     pub top_resources: Vec<Count>,
-    pub write_actions: Vec<WriteAction>,
+    pub write_actions: Vec<ActionLine>,
     pub write_actions_omitted: u64,
+    pub failures: Vec<ActionLine>,
+    pub failures_omitted: u64,
 }
 
 /// Folds events one at a time, in any order.
@@ -67,8 +72,10 @@ pub struct Aggregator {
     regions: HashMap<String, u64>,
     source_ips: HashMap<String, u64>,
     resources: HashMap<String, u64>,
-    write_actions: Vec<WriteAction>,
+    write_actions: Vec<ActionLine>,
     write_actions_omitted: u64,
+    failures: Vec<ActionLine>,
+    failures_omitted: u64,
 }
 
 fn bump(map: &mut HashMap<String, u64>, key: &str) {
@@ -122,23 +129,31 @@ impl Aggregator {
         for name in event.resources.iter().filter_map(|r| r.name.as_deref()) {
             bump(&mut self.resources, name);
         }
+        let line = || ActionLine {
+            event_time: event.event_time.clone(),
+            event_name: event.event_name.clone(),
+            event_source: event.event_source.clone(),
+            principal: event.principal.name.clone(),
+            error_code: event.error_code.clone(),
+            resources: event
+                .resources
+                .iter()
+                .filter_map(|r| r.name.clone())
+                .collect(),
+        };
+        if event.error_code.is_some() {
+            if self.failures.len() < MAX_FAILURES {
+                self.failures.push(line());
+            } else {
+                self.failures_omitted += 1;
+            }
+        }
         if event.read_only == Some(true) {
             self.read_events += 1;
         } else {
             self.write_events += 1;
             if self.write_actions.len() < MAX_WRITE_ACTIONS {
-                self.write_actions.push(WriteAction {
-                    event_time: event.event_time.clone(),
-                    event_name: event.event_name.clone(),
-                    event_source: event.event_source.clone(),
-                    principal: event.principal.name.clone(),
-                    error_code: event.error_code.clone(),
-                    resources: event
-                        .resources
-                        .iter()
-                        .filter_map(|r| r.name.clone())
-                        .collect(),
-                });
+                self.write_actions.push(line());
             } else {
                 self.write_actions_omitted += 1;
             }
@@ -148,6 +163,8 @@ impl Aggregator {
     /// The ranked, bounded result.
     pub fn finish(mut self) -> Summary {
         self.write_actions
+            .sort_by(|a, b| b.event_time.cmp(&a.event_time));
+        self.failures
             .sort_by(|a, b| b.event_time.cmp(&a.event_time));
         Summary {
             first_seen: self.first_seen,
@@ -164,6 +181,8 @@ impl Aggregator {
             top_resources: top(self.resources),
             write_actions: self.write_actions,
             write_actions_omitted: self.write_actions_omitted,
+            failures: self.failures,
+            failures_omitted: self.failures_omitted,
         }
     }
 }
@@ -272,6 +291,10 @@ mod tests {
             s.write_actions[1].error_code.as_deref(),
             Some("AccessDenied")
         );
+        // Failures are listed whether read or write.
+        assert_eq!(s.failures.len(), 1);
+        assert_eq!(s.failures[0].event_name, "DeleteBucket");
+        assert_eq!(s.failures[0].principal.as_deref(), Some("bob"));
         assert_eq!(
             s.top_resources[0],
             Count {
@@ -294,5 +317,17 @@ mod tests {
         assert_eq!(s.write_actions_omitted, 7);
         assert_eq!(s.by_principal.len(), TOP_N);
         assert_eq!(s.write_events, (MAX_WRITE_ACTIONS + 7) as u64);
+        let mut agg = Aggregator::default();
+        for i in 0..(MAX_FAILURES + 3) {
+            agg.add(&event(
+                "2026-11-23T10:00:00Z",
+                &format!("Get{i}"),
+                true,
+                Some("AccessDenied"),
+                "eve",
+            ));
+        }
+        let s = agg.finish();
+        assert_eq!((s.failures.len(), s.failures_omitted), (MAX_FAILURES, 3));
     }
 }

@@ -108,11 +108,22 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
     };
     let budget = Budget::new(ctx.settings.max_response_bytes);
     let mut text = budget.render(&answer);
-    while !budget.fits(&text) && !answer.summary.write_actions.is_empty() {
-        let keep = answer.summary.write_actions.len() / 2;
-        let dropped = answer.summary.write_actions.len() - keep;
-        answer.summary.write_actions.truncate(keep);
-        answer.summary.write_actions_omitted += dropped as u64;
+    // Halve the longest list until the answer fits.
+    while !budget.fits(&text)
+        && !(answer.summary.write_actions.is_empty() && answer.summary.failures.is_empty())
+    {
+        let summary = &mut answer.summary;
+        let (list, omitted) = if summary.write_actions.len() >= summary.failures.len() {
+            (
+                &mut summary.write_actions,
+                &mut summary.write_actions_omitted,
+            )
+        } else {
+            (&mut summary.failures, &mut summary.failures_omitted)
+        };
+        let keep = list.len() / 2;
+        *omitted += (list.len() - keep) as u64;
+        list.truncate(keep);
         answer.truncated = true;
         text = budget.render(&answer);
     }

@@ -196,6 +196,11 @@ async fn summary_aggregates_alices_week() {
     assert_eq!(s["by_principal"][0]["key"], json!("alice"));
     assert!(s["by_service"].as_array().unwrap().len() >= 2, "{s}");
     assert!(!s["write_actions"].as_array().unwrap().is_empty());
+    // Alice's AccessDenied calls are listed one by one.
+    let failures = s["failures"].as_array().unwrap();
+    assert!(!failures.is_empty(), "{s}");
+    assert!(failures.iter().all(|f| f["principal"] == json!("alice")));
+    assert!(failures.iter().any(|f| f["error_code"] == json!("AccessDenied")), "{s}");
     assert!(s["first_seen"].as_str().unwrap() <= s["last_seen"].as_str().unwrap());
 
     // A small cap is reported as hit.
