@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod conversation;
 pub mod events;
+pub mod mcp;
 pub mod model;
 pub mod prompt;
 pub mod testing;

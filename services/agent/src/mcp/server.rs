@@ -1,0 +1,203 @@
+//! One MCP server: a long-lived rmcp Streamable HTTP client (one handshake, then one HTTP
+//! request per call), its cached tool list, and reconnection when the transport fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, Tool};
+use rmcp::service::{RoleClient, RunningService, ServiceError};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::sigv4::SigningHttpClient;
+use crate::tools::{ToolError, ToolOutput};
+
+type Connection = Arc<RunningService<RoleClient, ()>>;
+
+/// How requests to the server are sent.
+#[derive(Debug, Clone)]
+pub enum HttpClient {
+    Plain(reqwest::Client),
+    /// SigV4-signed (`iam` auth).
+    Signed(SigningHttpClient),
+}
+
+/// A connection to one MCP server.
+#[derive(Debug)]
+pub struct McpServer {
+    /// How the server is named in errors (its host, or its prefix).
+    pub label: String,
+    url: String,
+    client: HttpClient,
+    connect_timeout: Duration,
+    tool_ttl: Duration,
+    connection: Mutex<Option<Connection>>,
+    tools: Mutex<Option<(Instant, Vec<Tool>)>>,
+}
+
+impl McpServer {
+    pub fn new(
+        label: String,
+        url: String,
+        client: HttpClient,
+        connect_timeout: Duration,
+        tool_ttl: Duration,
+    ) -> Self {
+        Self {
+            label,
+            url,
+            client,
+            connect_timeout,
+            tool_ttl,
+            connection: Mutex::new(None),
+            tools: Mutex::new(None),
+        }
+    }
+
+    fn unavailable(&self, message: impl std::fmt::Display) -> ToolError {
+        ToolError::Unavailable {
+            server: self.label.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The live connection, opening one (initialize handshake) if there is none.
+    async fn connection(&self) -> Result<Connection, ToolError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref()
+            && !connection.is_closed()
+            && !connection.is_transport_closed()
+        {
+            return Ok(connection.clone());
+        }
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
+        let handshake = async {
+            match &self.client {
+                HttpClient::Plain(client) => {
+                    ().serve(StreamableHttpClientTransport::with_client(
+                        client.clone(),
+                        config,
+                    ))
+                    .await
+                }
+                HttpClient::Signed(client) => {
+                    ().serve(StreamableHttpClientTransport::with_client(
+                        client.clone(),
+                        config,
+                    ))
+                    .await
+                }
+            }
+        };
+        let service = tokio::time::timeout(self.connect_timeout, handshake)
+            .await
+            .map_err(|_| {
+                self.unavailable(format!(
+                    "no answer within {} s",
+                    self.connect_timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| self.unavailable(e))?;
+        let connection = Arc::new(service);
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    async fn forget_connection(&self) {
+        self.connection.lock().await.take();
+    }
+
+    /// The server's tools: cached for the TTL; on a failed refresh the last known list is kept
+    /// (calls then fail visibly) and the error is returned only if there is no list at all.
+    pub async fn tools(&self) -> Result<Vec<Tool>, ToolError> {
+        let mut cache = self.tools.lock().await;
+        if let Some((fetched, tools)) = cache.as_ref()
+            && fetched.elapsed() < self.tool_ttl
+        {
+            return Ok(tools.clone());
+        }
+        match self.fetch_tools().await {
+            Ok(tools) => {
+                *cache = Some((Instant::now(), tools.clone()));
+                Ok(tools)
+            }
+            Err(error) => match cache.as_ref() {
+                Some((_, stale)) => {
+                    tracing::warn!(server = %self.label, %error, "tool list refresh failed; keeping the last list");
+                    Ok(stale.clone())
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn fetch_tools(&self) -> Result<Vec<Tool>, ToolError> {
+        let connection = self.connection().await?;
+        match connection.list_all_tools().await {
+            Ok(tools) => Ok(tools),
+            Err(error) => {
+                self.forget_connection().await;
+                Err(self.unavailable(error))
+            }
+        }
+    }
+
+    /// Drops the cached tool list so the next listing asks the server.
+    pub async fn invalidate_tools(&self) {
+        self.tools.lock().await.take();
+    }
+
+    /// Calls tool `name` (the server's own name) with `arguments`.
+    pub async fn call(&self, name: &str, arguments: Value) -> Result<ToolOutput, ToolError> {
+        let arguments = match arguments {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(ToolError::Rejected {
+                    server: self.label.clone(),
+                    message: format!("tool arguments must be a JSON object, got {other}"),
+                });
+            }
+        };
+        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let connection = self.connection().await?;
+        let result = match connection.call_tool(params.clone()).await {
+            // The worker had died before the request went out: nothing reached the server.
+            Err(ServiceError::TransportClosed) => {
+                self.forget_connection().await;
+                self.connection().await?.call_tool(params).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(result) => {
+                let text = result
+                    .content
+                    .iter()
+                    .map(|c| match c.as_text() {
+                        Some(text) => text.text.clone(),
+                        None => "[non-text content omitted]".to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Ok(ToolOutput {
+                    text,
+                    is_error: result.is_error == Some(true),
+                })
+            }
+            Err(ServiceError::McpError(error)) => Err(ToolError::Rejected {
+                server: self.label.clone(),
+                message: error.message.to_string(),
+            }),
+            Err(error) => {
+                self.forget_connection().await;
+                self.invalidate_tools().await;
+                Err(self.unavailable(error))
+            }
+        }
+    }
+}
