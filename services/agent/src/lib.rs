@@ -7,5 +7,7 @@ pub mod events;
 pub mod mcp;
 pub mod model;
 pub mod prompt;
+pub mod session;
 pub mod testing;
 pub mod tools;
+pub mod transcript;
