@@ -1,13 +1,22 @@
 //! The agent web service: a Bedrock (or offline) agent loop that calls MCP tools and streams its
 //! answers to the browser over Server-Sent Events.
+//!
+//! Map: [`config`] flags; [`startup`] builds clients and state; [`api`] and [`web`] serve HTTP;
+//! [`session`] and [`transcript`] keep chats; [`agent`] is the loop over the [`model::Model`]
+//! and [`tools::ToolProvider`] traits; [`model`] has Bedrock and the offline planner; [`mcp`]
+//! is the MCP client with SigV4.
 
 pub mod agent;
+pub mod api;
+pub mod config;
 pub mod conversation;
 pub mod events;
 pub mod mcp;
 pub mod model;
 pub mod prompt;
 pub mod session;
+pub mod startup;
 pub mod testing;
 pub mod tools;
 pub mod transcript;
+pub mod web;

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use jiff::{Timestamp, tz::TimeZone};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
@@ -317,17 +318,24 @@ impl Agent {
         deadline: Instant,
     ) -> (Vec<Block>, Option<RunEnd>) {
         let finished: Mutex<HashMap<String, Block>> = Mutex::new(HashMap::new());
-        let calls = futures::stream::iter(uses.iter().map(|(id, name, input)| {
-            let finished = &finished;
-            async move {
-                let block = self.run_tool(id, name, input.clone(), events).await;
-                if let Ok(mut map) = finished.lock() {
-                    map.insert(id.clone(), block);
+        // Boxed futures in a Vec (not a lazy `map` over borrowed items): keeps the future
+        // `Send` for every lifetime, which `tokio::spawn` in the API needs.
+        let calls: Vec<BoxFuture<'_, ()>> = uses
+            .iter()
+            .map(|(id, name, input)| {
+                let finished = &finished;
+                async move {
+                    let block = self.run_tool(id, name, input.clone(), events).await;
+                    if let Ok(mut map) = finished.lock() {
+                        map.insert(id.clone(), block);
+                    }
                 }
-            }
-        }))
-        .buffer_unordered(self.limits.tool_concurrency.max(1))
-        .collect::<Vec<()>>();
+                .boxed()
+            })
+            .collect();
+        let calls = futures::stream::iter(calls)
+            .buffer_unordered(self.limits.tool_concurrency.max(1))
+            .collect::<Vec<()>>();
         let interrupted = tokio::select! {
             biased;
             () = cancel.cancelled() => Some(RunEnd::Stopped),
