@@ -1,0 +1,9 @@
+//! Integration tests of the agent: the HTTP/SSE API end to end, the MCP client against the real
+//! cloudtrail-mcp server, SigV4 against an independent verifier, and the Bedrock adapter with the
+//! real SDK client against a ConverseStream stand-in.
+
+mod bedrock_stream;
+mod chat_api;
+mod helpers;
+mod mcp_client;
+mod sigv4;
