@@ -2,6 +2,9 @@
 //! cloudtrail-mcp server, SigV4 against an independent verifier, and the Bedrock adapter with the
 //! real SDK client against a ConverseStream stand-in.
 
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used)]
+
 mod bedrock_stream;
 mod chat_api;
 mod helpers;

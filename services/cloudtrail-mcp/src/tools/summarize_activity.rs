@@ -109,9 +109,9 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
     let budget = Budget::new(ctx.settings.max_response_bytes);
     let mut text = budget.render(&answer);
     // Halve the longest list until the answer fits.
-    while !budget.fits(&text)
-        && !(answer.summary.write_actions.is_empty() && answer.summary.failures.is_empty())
-    {
+    let lists_empty =
+        |a: &Answer| a.summary.write_actions.is_empty() && a.summary.failures.is_empty();
+    while !budget.fits(&text) && !lists_empty(&answer) {
         let summary = &mut answer.summary;
         let (list, omitted) = if summary.write_actions.len() >= summary.failures.len() {
             (

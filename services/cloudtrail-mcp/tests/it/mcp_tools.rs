@@ -200,7 +200,12 @@ async fn summary_aggregates_alices_week() {
     let failures = s["failures"].as_array().unwrap();
     assert!(!failures.is_empty(), "{s}");
     assert!(failures.iter().all(|f| f["principal"] == json!("alice")));
-    assert!(failures.iter().any(|f| f["error_code"] == json!("AccessDenied")), "{s}");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["error_code"] == json!("AccessDenied")),
+        "{s}"
+    );
     assert!(s["first_seen"].as_str().unwrap() <= s["last_seen"].as_str().unwrap());
 
     // A small cap is reported as hit.
