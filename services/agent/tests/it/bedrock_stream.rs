@@ -464,7 +464,7 @@ async fn the_agent_binary_uses_the_standard_bedrock_endpoint_override() {
             .iter()
             .any(|e| e.event == "error" && e.data["kind"] == "mcp_unavailable")
     );
-    let requests = standin.requests.lock().unwrap();
+    let requests = standin.requests.lock().unwrap().clone();
     assert!(
         requests[0].1.contains("AKIDBINARY/") && requests[0].1.contains("/us-west-2/bedrock/"),
         "{}",
