@@ -263,6 +263,8 @@ fn activity(v: &Value, principal: Option<&str>, ja: bool, tz: &TimeZone) -> Stri
     }
     let writes: Vec<&Value> = list(v, "write_actions").iter().collect();
     if !writes.is_empty() {
+        let label = if ja { "変更操作" } else { "Changes" };
+        let _ = writeln!(out, "**{label}:** {}\n", action_counts(&writes));
         out.push_str(if ja {
             "**書き込み操作**（新しい順）\n\n"
         } else {
@@ -284,6 +286,25 @@ fn activity(v: &Value, principal: Option<&str>, ja: bool, tz: &TimeZone) -> Stri
         );
     }
     out
+}
+
+/// `CreateBucket ×2, DeleteBucket ×1`: every write action by name, most frequent first, so the
+/// answer names them all even when the table below is cut.
+fn action_counts(lines: &[&Value]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for line in lines {
+        let name = s(line, "event_name");
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .iter()
+        .map(|(name, count)| format!("{} ×{count}", md(name)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn failures(v: &Value, ja: bool, tz: &TimeZone) -> String {
@@ -517,6 +538,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("AccessDenied (1)"), "{text}");
+        assert!(text.contains("**Changes:** CreateBucket ×1"), "{text}");
         let ja = parse(
             "昨日aliceは何をした？",
             "2026-11-25T00:00:00Z".parse().unwrap(),
