@@ -2,6 +2,7 @@
 //! built (endpoint overrides such as `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` come from the SDK's own
 //! chain, which is how tests point the real client at a stand-in).
 
+use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +126,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         mcp_servers = config.mcp_urls.len(),
         "agent listening"
     );
+    // Small SSE frames must leave at once, not wait for Nagle and a delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

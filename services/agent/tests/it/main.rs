@@ -5,6 +5,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used)]
 
+mod bedrock_standin;
 mod bedrock_stream;
 mod chat_api;
 mod helpers;

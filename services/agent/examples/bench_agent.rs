@@ -1,0 +1,259 @@
+//! Benchmark of the `agent` release binary on loopback, with a Bedrock ConverseStream stand-in
+//! that calls one tool and then streams a fixed answer, and the real cloudtrail-mcp router
+//! counting the HTTP requests it gets. Prints: start-up time, idle RSS, per-turn latency
+//! (p50/p99: the agent's whole server-side path, stand-ins answering at once), MCP HTTP requests
+//! per tool call, memory per idle session, and memory/CPU with 500 concurrent streaming chats.
+//!
+//! Run through `scripts/bench-agent`.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/it/bedrock_standin.rs"]
+#[allow(dead_code)]
+mod bedrock_standin;
+
+use axum::serve::ListenerExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::middleware::{self, Next};
+use cloudtrail_mcp::cursor::CursorCodec;
+use cloudtrail_mcp::source::builtin::SampleSource;
+use cloudtrail_mcp::{CloudTrailServer, HostPolicy, ToolSettings};
+use serde_json::json;
+
+use bedrock_standin::{Standin, serve};
+
+const TURNS: usize = 300;
+const IDLE_SESSIONS: usize = 2000;
+const CONCURRENT: usize = 500;
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after ") ".
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+async fn spawn_mcp(counter: Arc<AtomicUsize>) -> String {
+    let source = Arc::new(SampleSource::new(jiff::Timestamp::now(), 42));
+    source.warm_up();
+    let server = CloudTrailServer::new(source, CursorCodec::new("bench"), ToolSettings::default());
+    let router = cloudtrail_mcp::app(server, HostPolicy::loopback()).layer(middleware::from_fn(
+        move |request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}/mcp")
+}
+
+struct AgentProcess {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+    started_in: Duration,
+}
+
+async fn start_agent(binary: &str, bedrock: &str, mcp: &str) -> AgentProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let child = tokio::process::Command::new(binary)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--model",
+            "bedrock",
+            "--mcp-url",
+            mcp,
+        ])
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AGENT_MAX_SESSIONS", "10000")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    loop {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    AgentProcess {
+        child,
+        pid,
+        base,
+        started_in: started.elapsed(),
+    }
+}
+
+/// One chat turn in a new session; true when it ended with `done`/`end_turn`.
+async fn turn(client: &reqwest::Client, base: &str) -> bool {
+    let Ok(response) = client
+        .post(format!("{base}/api/chat"))
+        .json(&json!({"message": "what did alice do yesterday?", "timezone": "Asia/Tokyo"}))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if !response.status().is_success() {
+        return false;
+    }
+    let Ok(body) = response.text().await else {
+        return false;
+    };
+    let tail = body.rsplit("event: done").next().unwrap_or("");
+    body.contains("event: tool_end") && tail.contains("\"end_turn\"")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let binary = std::env::args()
+        .nth(1)
+        .expect("usage: bench_agent <path to the agent binary>");
+    let mcp_requests = Arc::new(AtomicUsize::new(0));
+    let mcp = spawn_mcp(mcp_requests.clone()).await;
+    let (bedrock, standin) = serve(Standin {
+        auto_tool: Some(("lookup_events", "{\"max_results\": 1}")),
+        auto_chunks: 20,
+        ..Standin::default()
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1000)
+        .build()
+        .unwrap();
+
+    // Start-up and idle memory.
+    let agent = start_agent(&binary, &bedrock, &mcp).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_kb(agent.pid);
+    println!(
+        "agent start-up (spawn to healthy):   {:>8.1} ms",
+        agent.started_in.as_secs_f64() * 1000.0
+    );
+    println!(
+        "idle RSS:                            {:>8.1} MB",
+        idle_rss as f64 / 1024.0
+    );
+
+    // Per-turn latency and MCP requests per tool call.
+    for _ in 0..20 {
+        assert!(turn(&client, &agent.base).await, "warm-up turn failed");
+    }
+    let before = mcp_requests.load(Ordering::SeqCst);
+    let mut latencies = Vec::with_capacity(TURNS);
+    for _ in 0..TURNS {
+        let started = Instant::now();
+        assert!(turn(&client, &agent.base).await, "turn failed");
+        latencies.push(started.elapsed());
+    }
+    let per_call = (mcp_requests.load(Ordering::SeqCst) - before) as f64 / TURNS as f64;
+    latencies.sort();
+    println!(
+        "turn (2 model calls + 1 tool call):  p50 {:>6.2} ms   p99 {:>6.2} ms   ({TURNS} sequential turns)",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+    println!("MCP HTTP requests per tool call:     {per_call:>8.2}");
+
+    // Memory per idle session.
+    let sessions_before = TURNS + 20;
+    let rss_before = rss_kb(agent.pid);
+    let extra = IDLE_SESSIONS - sessions_before;
+    for chunk in 0..extra.div_ceil(50) {
+        let batch = (extra - chunk * 50).min(50);
+        let results =
+            futures::future::join_all((0..batch).map(|_| turn(&client, &agent.base))).await;
+        assert!(results.iter().all(|ok| *ok), "session set-up failed");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_after = rss_kb(agent.pid);
+    println!(
+        "memory per idle session:             {:>8.1} KB   ({extra} sessions added: {:.1} MB -> {:.1} MB RSS)",
+        (rss_after.saturating_sub(rss_before)) as f64 / extra as f64,
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    drop(agent.child);
+    drop(standin);
+
+    // 500 concurrent streaming chats: each answer streams 20 chunks 50 ms apart (about 1 s).
+    let (slow_bedrock, _slow) = serve(Standin {
+        auto_tool: Some(("lookup_events", "{\"max_results\": 1}")),
+        auto_chunks: 20,
+        chunk_delay: Duration::from_millis(50),
+        ..Standin::default()
+    })
+    .await;
+    let agent = start_agent(&binary, &slow_bedrock, &mcp).await;
+    assert!(turn(&client, &agent.base).await);
+    let start_rss = rss_kb(agent.pid);
+    let cpu_before = cpu_secs(agent.pid);
+    let peak = Arc::new(AtomicUsize::new(start_rss as usize));
+    let sampler = {
+        let (peak, pid) = (peak.clone(), agent.pid);
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kb(pid) as usize, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let results =
+        futures::future::join_all((0..CONCURRENT).map(|_| turn(&client, &agent.base))).await;
+    let wall = started.elapsed();
+    sampler.abort();
+    let failed = results.iter().filter(|ok| !**ok).count();
+    let cpu = cpu_secs(agent.pid) - cpu_before;
+    println!(
+        "{CONCURRENT} concurrent streaming chats:     {failed} failed, all done in {:.2} s; peak RSS {:.1} MB (from {:.1} MB); agent CPU {:.2} s",
+        wall.as_secs_f64(),
+        peak.load(Ordering::SeqCst) as f64 / 1024.0,
+        start_rss as f64 / 1024.0,
+        cpu
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
