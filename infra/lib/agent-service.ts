@@ -1,0 +1,216 @@
+// The agent: an ECS Fargate service running the agent image behind an internet-facing ALB that
+// only the configured CIDR ranges can reach (nobody by default). With a certificate the ALB
+// serves HTTPS (HTTP redirects to it) and can authenticate users with OIDC before any request
+// reaches the agent. The task role may invoke the configured Bedrock model and the MCP Function
+// URL, nothing else.
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { Construct } from 'constructs';
+import { bedrockModelArns } from './bedrock.ts';
+import type { Arch, OidcConfig } from './config.ts';
+import type { Network } from './network.ts';
+
+export interface AgentServiceProps {
+  readonly network: Network;
+  readonly architecture: Arch;
+  readonly desiredCount: number;
+  readonly modelId: string;
+  readonly bedrockRegion: string;
+  readonly mcpFunction: lambda.IFunction;
+  readonly mcpUrl: string;
+  readonly allowedCidrs: string[];
+  readonly certificateArn?: string;
+  readonly domainName?: string;
+  readonly oidc?: OidcConfig;
+  readonly logRetention: logs.RetentionDays;
+  readonly repoRoot: string;
+  /** The image to run; default: built from images/agent/Dockerfile for `architecture`. */
+  readonly image?: ecs.ContainerImage;
+}
+
+export class AgentService extends Construct {
+  readonly service: ecs.FargateService;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly taskRole: iam.Role;
+  readonly chatUrl: string;
+
+  constructor(scope: Construct, id: string, props: AgentServiceProps) {
+    super(scope, id);
+    const { vpc } = props.network;
+    const arm = props.architecture === 'arm64';
+    const https = props.certificateArn !== undefined;
+
+    const cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'agent: invoke the configured Bedrock model and the MCP Function URL',
+    });
+    const modelArns = bedrockModelArns(props.modelId, props.bedrockRegion, Stack.of(this).account);
+    this.taskRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+      resources: modelArns,
+    }));
+    for (const arn of modelArns.filter((a) => a.includes('*'))) {
+      Validations.of(this.taskRole).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${arn}]`,
+        reason: 'A cross-region inference profile routes each request to the same foundation model in '
+          + 'one of several regions, so the model ARN needs a region wildcard; the model itself is fixed.',
+      });
+    }
+    props.mcpFunction.grantInvokeUrl(this.taskRole);
+
+    const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: 512,
+      memoryLimitMiB: 1024,
+      taskRole: this.taskRole,
+      runtimePlatform: {
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const image = props.image ?? ecs.ContainerImage.fromAsset(props.repoRoot, {
+      file: path.join('images', 'agent', 'Dockerfile'),
+      platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+    });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-ECS2',
+      reason: 'The environment holds configuration only (model id, MCP URL, listen address); the agent '
+        + 'needs no secrets: it authenticates with its task role.',
+    });
+    taskDefinition.addContainer('agent', {
+      image,
+      essential: true,
+      readonlyRootFilesystem: true,
+      portMappings: [{ containerPort: 8080 }],
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'agent' }),
+      environment: {
+        AGENT_LISTEN: '0.0.0.0:8080',
+        AGENT_MODEL: 'bedrock',
+        AGENT_BEDROCK_MODEL_ID: props.modelId,
+        AGENT_BEDROCK_REGION: props.bedrockRegion,
+        AGENT_MCP_URL: props.mcpUrl,
+        AGENT_MCP_AUTH: 'iam',
+        AGENT_SECURE_COOKIE: String(https),
+        RUST_LOG: 'info',
+      },
+    });
+
+    const albSecurityGroup = new ec2.SecurityGroup(this, 'AlbSecurityGroup', {
+      vpc,
+      allowAllOutbound: false,
+      description: 'Chat ALB: ingress only from the configured CIDR ranges',
+    });
+    const ports = https ? [80, 443] : [80];
+    for (const cidr of props.allowedCidrs) {
+      const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
+      for (const port of ports) albSecurityGroup.addIngressRule(peer, ec2.Port.tcp(port), `chat from ${cidr}`);
+    }
+    const accessLogs = new s3.Bucket(this, 'AlbAccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      // Access logs outlive a teardown (audit); the bucket is emptied by its lifecycle rule and
+      // can then be deleted by hand. (No auto-delete custom resource: one Lambda role fewer.)
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+    });
+    Validations.of(accessLogs).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-S1',
+      reason: 'This bucket only receives the ALB access logs; logging access to the log bucket into '
+        + 'another bucket would add cost without a reader. It is private, SSL-only and expires objects.',
+    });
+    this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'Alb', {
+      vpc,
+      internetFacing: true,
+      securityGroup: albSecurityGroup,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      // Answers stream for minutes; the agent also sends an SSE keep-alive every 15 s.
+      idleTimeout: Duration.seconds(300),
+      dropInvalidHeaderFields: true,
+    });
+    this.loadBalancer.logAccessLogs(accessLogs);
+
+    const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc,
+      allowAllOutbound: true,
+      description: 'Agent tasks: ingress only from the chat ALB',
+    });
+    serviceSecurityGroup.addIngressRule(albSecurityGroup, ec2.Port.tcp(8080), 'from the ALB');
+    albSecurityGroup.addEgressRule(serviceSecurityGroup, ec2.Port.tcp(8080), 'to the agent tasks');
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster,
+      taskDefinition,
+      desiredCount: props.desiredCount,
+      vpcSubnets: props.network.taskSubnets,
+      assignPublicIp: props.network.tasksNeedPublicIp,
+      securityGroups: [serviceSecurityGroup],
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+    });
+    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
+      vpc,
+      port: 8080,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targetType: elbv2.TargetType.IP,
+      targets: [this.service],
+      healthCheck: { path: '/healthz', healthyHttpCodes: '200', interval: Duration.seconds(15) },
+      deregistrationDelay: Duration.seconds(10),
+      // Conversations live in a task's memory: keep a browser on its task.
+      stickinessCookieDuration: Duration.days(1),
+    });
+
+    if (https) {
+      const certificate = elbv2.ListenerCertificate.fromArn(props.certificateArn!);
+      const forward = elbv2.ListenerAction.forward([targetGroup]);
+      const action = props.oidc
+        ? elbv2.ListenerAction.authenticateOidc({
+          issuer: props.oidc.issuer,
+          authorizationEndpoint: props.oidc.authorizationEndpoint,
+          tokenEndpoint: props.oidc.tokenEndpoint,
+          userInfoEndpoint: props.oidc.userInfoEndpoint,
+          clientId: props.oidc.clientId,
+          clientSecret: SecretValue.secretsManager(props.oidc.clientSecretArn),
+          next: forward,
+        })
+        : forward;
+      this.loadBalancer.addListener('Https', {
+        port: 443,
+        protocol: elbv2.ApplicationProtocol.HTTPS,
+        certificates: [certificate],
+        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+        open: false,
+        defaultAction: action,
+      });
+      this.loadBalancer.addListener('Http', {
+        port: 80,
+        open: false,
+        defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
+      });
+      this.chatUrl = `https://${props.domainName ?? this.loadBalancer.loadBalancerDnsName}/`;
+    } else {
+      this.loadBalancer.addListener('Http', {
+        port: 80,
+        open: false,
+        defaultAction: elbv2.ListenerAction.forward([targetGroup]),
+      });
+      this.chatUrl = `http://${this.loadBalancer.loadBalancerDnsName}/`;
+    }
+  }
+}

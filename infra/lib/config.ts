@@ -1,0 +1,131 @@
+// The app's configuration: typed, validated settings read from CDK context (cdk.json or `-c`).
+// Only bin/app.ts calls `configFromContext`; constructs receive typed props.
+
+/** OIDC authentication on the ALB (works with any OIDC provider, Cognito included). */
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly authorizationEndpoint: string;
+  readonly tokenEndpoint: string;
+  readonly userInfoEndpoint: string;
+  readonly clientId: string;
+  /** ARN of a Secrets Manager secret holding the client secret (never the secret itself). */
+  readonly clientSecretArn: string;
+}
+
+export type Arch = 'arm64' | 'x86_64';
+
+export interface AppConfig {
+  readonly stackName: string;
+  /** Bedrock model id, inference profile id, or ARN. */
+  readonly modelId: string;
+  /** Region for Bedrock calls (default: the stack's region). */
+  readonly bedrockRegion?: string;
+  /** CIDR ranges allowed to reach the chat. Empty: nobody (the default; set yours). */
+  readonly allowedCidrs: string[];
+  readonly architecture: Arch;
+  readonly natGateways: number;
+  readonly desiredCount: number;
+  readonly certificateArn?: string;
+  readonly domainName?: string;
+  readonly oidc?: OidcConfig;
+  readonly redactSourceIp: boolean;
+  readonly logRetentionDays: number;
+}
+
+export class ConfigError extends Error {}
+
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$|^[0-9a-fA-F:]+\/\d{1,3}$/;
+
+function list(value: unknown, name: string): string[] {
+  if (value === undefined || value === null || value === '') return [];
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (trimmed.startsWith('[')) {
+      try {
+        return list(JSON.parse(trimmed), name);
+      } catch {
+        throw new ConfigError(`context ${name} is not a JSON list: ${value}`);
+      }
+    }
+    return trimmed.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  throw new ConfigError(`context ${name} must be a list of strings`);
+}
+
+function int(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`context ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function bool(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ConfigError(`context ${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function str(value: unknown): string | undefined {
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
+/** CloudWatch Logs accepts only these retention periods. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/** Reads and validates the configuration; `get` returns a context value by key. */
+export function configFromContext(get: (key: string) => unknown): AppConfig {
+  const allowedCidrs = list(get('allowedCidrs'), 'allowedCidrs');
+  for (const cidr of allowedCidrs) {
+    if (!CIDR.test(cidr)) throw new ConfigError(`context allowedCidrs: ${JSON.stringify(cidr)} is not a CIDR range such as 203.0.113.0/24`);
+  }
+  const architecture = (str(get('architecture')) ?? 'arm64') as Arch;
+  if (architecture !== 'arm64' && architecture !== 'x86_64') {
+    throw new ConfigError(`context architecture must be arm64 or x86_64, got ${JSON.stringify(architecture)}`);
+  }
+  const logRetentionDays = int(get('logRetentionDays'), 'logRetentionDays', 1, 3653, 30);
+  if (!RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new ConfigError(`context logRetentionDays must be one of ${RETENTION_DAYS.join(', ')}`);
+  }
+  const oidcIssuer = str(get('oidcIssuer'));
+  let oidc: OidcConfig | undefined;
+  if (oidcIssuer) {
+    const need = (key: string) => {
+      const value = str(get(key));
+      if (!value) throw new ConfigError(`context ${key} is required when oidcIssuer is set`);
+      return value;
+    };
+    oidc = {
+      issuer: oidcIssuer,
+      authorizationEndpoint: need('oidcAuthorizationEndpoint'),
+      tokenEndpoint: need('oidcTokenEndpoint'),
+      userInfoEndpoint: need('oidcUserInfoEndpoint'),
+      clientId: need('oidcClientId'),
+      clientSecretArn: need('oidcClientSecretArn'),
+    };
+    if (!oidc.clientSecretArn.startsWith('arn:') || !oidc.clientSecretArn.includes(':secretsmanager:')) {
+      throw new ConfigError('context oidcClientSecretArn must be the ARN of a Secrets Manager secret');
+    }
+  }
+  const certificateArn = str(get('certificateArn'));
+  if (oidc && !certificateArn) {
+    throw new ConfigError('OIDC authentication needs HTTPS: set certificateArn (and domainName)');
+  }
+  return {
+    stackName: str(get('stackName')) ?? 'AwsOpsAgent',
+    modelId: str(get('modelId')) ?? 'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    bedrockRegion: str(get('bedrockRegion')),
+    allowedCidrs,
+    architecture,
+    natGateways: int(get('natGateways'), 'natGateways', 0, 2, 1),
+    desiredCount: int(get('desiredCount'), 'desiredCount', 0, 10, 1),
+    certificateArn,
+    domainName: str(get('domainName')),
+    oidc,
+    redactSourceIp: bool(get('redactSourceIp'), 'redactSourceIp', false),
+    logRetentionDays,
+  };
+}

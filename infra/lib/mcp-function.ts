@@ -1,0 +1,72 @@
+// The MCP server on Lambda: the cloudtrail-mcp crate built by cargo-lambda-cdk from the Cargo
+// workspace, behind a Function URL with AWS_IAM auth (never NONE). Its role may look up
+// CloudTrail events and write its own log group, nothing else.
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+export interface McpFunctionProps {
+  readonly architecture: lambda.Architecture;
+  readonly redactSourceIp: boolean;
+  readonly logRetention: logs.RetentionDays;
+  /** The repository root (holds the workspace Cargo.toml). */
+  readonly repoRoot: string;
+}
+
+export class McpFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly url: lambda.FunctionUrl;
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: McpFunctionProps) {
+    super(scope, id);
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'cloudtrail-mcp: look up CloudTrail events and write its logs, nothing else',
+    });
+    // LookupEvents has no resource-level permissions: "*" is the only resource it accepts.
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['cloudtrail:LookupEvents'], resources: ['*'] }));
+    this.role.addToPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
+    }));
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason: 'cloudtrail:LookupEvents supports no resource-level permissions (Service Authorization '
+        + 'Reference): "*" is the only valid resource; the action is read-only and the only one granted.',
+    });
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(logGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:log-stream:*]`,
+      reason: 'Lambda names its log streams at run time; the wildcard is limited to streams of this '
+        + "function's own log group.",
+    });
+    this.function = new RustFunction(this, 'Function', {
+      manifestPath: path.join(props.repoRoot, 'Cargo.toml'),
+      binaryName: 'cloudtrail-mcp',
+      architecture: props.architecture,
+      memorySize: 256,
+      // Tools page through at most a few thousand events at CloudTrail's 2 calls per second.
+      timeout: Duration.seconds(60),
+      role: this.role,
+      logGroup,
+      environment: {
+        CLOUDTRAIL_MCP_SOURCE: 'api',
+        CLOUDTRAIL_MCP_REDACT_SOURCE_IP: String(props.redactSourceIp),
+        RUST_LOG: 'info',
+      },
+      description: 'CloudTrail MCP server (read-only tools over MCP Streamable HTTP)',
+    });
+    this.url = this.function.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.AWS_IAM,
+      invokeMode: lambda.InvokeMode.BUFFERED,
+    });
+  }
+}

@@ -1,0 +1,64 @@
+// The stack: the network, the MCP function and the agent service, wired together, plus the
+// outputs (the chat URL and the MCP Function URL).
+import { CfnOutput, Stack, StackProps, Annotations } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Construct } from 'constructs';
+import { AgentService } from './agent-service.ts';
+import type { AppConfig } from './config.ts';
+import { McpFunction } from './mcp-function.ts';
+import { Network } from './network.ts';
+
+export interface AgentStackProps extends StackProps {
+  readonly config: AppConfig;
+  /** The repository root (Cargo workspace, images/). */
+  readonly repoRoot: string;
+  /** Overrides the agent image (default: built from images/agent/Dockerfile). */
+  readonly agentImage?: ecs.ContainerImage;
+}
+
+export class AgentStack extends Stack {
+  readonly network: Network;
+  readonly mcp: McpFunction;
+  readonly agent: AgentService;
+
+  constructor(scope: Construct, id: string, props: AgentStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+    const architecture = config.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+
+    this.network = new Network(this, 'Network', { natGateways: config.natGateways, logRetention });
+    this.mcp = new McpFunction(this, 'Mcp', {
+      architecture,
+      redactSourceIp: config.redactSourceIp,
+      logRetention,
+      repoRoot: props.repoRoot,
+    });
+    this.agent = new AgentService(this, 'Agent', {
+      network: this.network,
+      architecture: config.architecture,
+      desiredCount: config.desiredCount,
+      modelId: config.modelId,
+      bedrockRegion: config.bedrockRegion ?? this.region,
+      mcpFunction: this.mcp.function,
+      mcpUrl: this.mcp.url.url,
+      allowedCidrs: config.allowedCidrs,
+      certificateArn: config.certificateArn,
+      domainName: config.domainName,
+      oidc: config.oidc,
+      logRetention,
+      repoRoot: props.repoRoot,
+      image: props.agentImage,
+    });
+    if (config.allowedCidrs.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'agent:no-allowed-cidrs',
+        'allowedCidrs is empty: nobody can reach the chat. Deploy with -c allowedCidrs=203.0.113.0/24 (your range).',
+      );
+    }
+    new CfnOutput(this, 'ChatUrl', { value: this.agent.chatUrl, description: 'Open this in a browser' });
+    new CfnOutput(this, 'McpFunctionUrl', { value: this.mcp.url.url, description: 'MCP endpoint (AWS_IAM auth)' });
+  }
+}

@@ -1,0 +1,199 @@
+// Fine-grained assertions on the synthesized template: the security facts (IAM exactly as
+// intended, AWS_IAM Function URL, private tasks, ALB ingress only from the configured CIDRs,
+// HTTPS + OIDC when configured), log retention, and architectures matching the configuration.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { synth } from './helpers.ts';
+
+const CIDRS = { allowedCidrs: ['203.0.113.0/24'] };
+const HTTPS = {
+  allowedCidrs: ['203.0.113.0/24'],
+  certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc',
+  domainName: 'chat.example.com',
+  oidcIssuer: 'https://idp.example.com',
+  oidcAuthorizationEndpoint: 'https://idp.example.com/authorize',
+  oidcTokenEndpoint: 'https://idp.example.com/token',
+  oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
+  oidcClientId: 'agent',
+  oidcClientSecretArn: 'arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:oidc-AbCdEf',
+};
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown; Effect: string };
+
+function statementsOf(template: Template, rolePrefix: string): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const statements: Statement[] = [];
+  for (const policy of Object.values(policies)) {
+    const roles = JSON.stringify(policy.Properties.Roles);
+    if (roles.includes(rolePrefix)) statements.push(...policy.Properties.PolicyDocument.Statement);
+  }
+  return statements;
+}
+
+const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]).slice().sort();
+
+test('the MCP Function URL uses AWS_IAM auth, buffered, and the function runs provided.al2023 on arm64', () => {
+  const { template } = synth(CIDRS);
+  template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', InvokeMode: 'BUFFERED' });
+  template.resourcePropertiesCountIs('AWS::Lambda::Url', { AuthType: 'NONE' }, 0);
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Architectures: ['arm64'],
+    Runtime: 'provided.al2023',
+    Handler: 'bootstrap',
+    Timeout: 60,
+    Environment: { Variables: Match.objectLike({ CLOUDTRAIL_MCP_SOURCE: 'api', CLOUDTRAIL_MCP_REDACT_SOURCE_IP: 'false' }) },
+    LoggingConfig: Match.objectLike({ LogGroup: Match.anyValue() }),
+  });
+});
+
+test("the MCP function's role may look up CloudTrail events and write its own logs, nothing else", () => {
+  const { template } = synth(CIDRS);
+  const statements = statementsOf(template, 'McpRole');
+  assert.equal(statements.length, 2, JSON.stringify(statements));
+  assert.deepEqual(actions(statements[0]), ['cloudtrail:LookupEvents']);
+  assert.equal(statements[0].Resource, '*');
+  assert.deepEqual(actions(statements[1]), ['logs:CreateLogStream', 'logs:PutLogEvents']);
+  assert.ok(JSON.stringify(statements[1].Resource).includes('McpLogs'), 'scoped to its log group');
+  const roles = Object.entries(template.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('McpRole'));
+  assert.equal(roles.length, 1);
+  assert.equal(roles[0][1].Properties.ManagedPolicyArns, undefined, 'no managed policies');
+  assert.equal(roles[0][1].Properties.Policies, undefined, 'no other inline policies');
+  // The only Lambda function in the stack is the MCP server (no helper custom resources).
+  template.resourceCountIs('AWS::Lambda::Function', 1);
+});
+
+test('the task role may invoke the configured model and the MCP Function URL only', () => {
+  const { template } = synth(CIDRS);
+  const statements = statementsOf(template, 'AgentTaskRole');
+  const bedrock = statements.filter((s) => actions(s).some((a) => a.startsWith('bedrock:')));
+  assert.equal(bedrock.length, 1);
+  assert.deepEqual(actions(bedrock[0]), ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+  const resources = JSON.stringify(bedrock[0].Resource);
+  assert.ok(resources.includes('inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0'), resources);
+  assert.ok(resources.includes('foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0'), resources);
+  assert.ok(!resources.includes('foundation-model/*'), 'never every model');
+  const lambda = statements.filter((s) => actions(s).some((a) => a.startsWith('lambda:')));
+  assert.deepEqual(lambda.map(actions).flat().sort(), ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+  assert.ok(JSON.stringify(lambda).includes('"lambda:FunctionUrlAuthType":"AWS_IAM"'));
+  assert.ok(JSON.stringify(lambda).includes('"lambda:InvokedViaFunctionUrl":true'));
+  assert.equal(statements.length, bedrock.length + lambda.length, JSON.stringify(statements));
+});
+
+test('no IAM statement anywhere grants a wildcard action', () => {
+  for (const context of [CIDRS, HTTPS, { ...CIDRS, natGateways: 0 }]) {
+    const { template } = synth(context);
+    const all = [
+      ...Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement),
+      ...Object.values(template.findResources('AWS::IAM::Role')).flatMap((r) => (r.Properties.Policies ?? []).flatMap((p: { PolicyDocument: { Statement: Statement[] } }) => p.PolicyDocument.Statement)),
+    ] as Statement[];
+    for (const statement of all) {
+      for (const action of actions(statement)) {
+        assert.ok(action !== '*' && !action.endsWith(':*'), `wildcard action ${action}`);
+      }
+    }
+  }
+});
+
+test('tasks run in private subnets without public IPs; with no NAT they move to public subnets', () => {
+  const { template } = synth(CIDRS);
+  const service = Object.values(template.findResources('AWS::ECS::Service'))[0];
+  const network = service.Properties.NetworkConfiguration.AwsvpcConfiguration;
+  assert.equal(network.AssignPublicIp, 'DISABLED');
+  assert.ok(JSON.stringify(network.Subnets).includes('privateSubnet'), JSON.stringify(network.Subnets));
+  template.resourceCountIs('AWS::EC2::NatGateway', 1);
+
+  const noNat = synth({ ...CIDRS, natGateways: 0 }).template;
+  noNat.resourceCountIs('AWS::EC2::NatGateway', 0);
+  const publicTasks = Object.values(noNat.findResources('AWS::ECS::Service'))[0].Properties.NetworkConfiguration.AwsvpcConfiguration;
+  assert.equal(publicTasks.AssignPublicIp, 'ENABLED');
+  assert.ok(JSON.stringify(publicTasks.Subnets).includes('publicSubnet'));
+});
+
+test('the chat listener is reachable only from the configured CIDR ranges (nobody by default)', () => {
+  const ingressOf = (template: Template) => {
+    const groups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Chat ALB') } });
+    return Object.values(groups).flatMap((g) => g.Properties.SecurityGroupIngress ?? []);
+  };
+  const { template } = synth({ allowedCidrs: ['203.0.113.0/24', '198.51.100.7/32'] });
+  const ingress = ingressOf(template);
+  assert.deepEqual(ingress.map((r: { CidrIp: string; FromPort: number }) => `${r.CidrIp}:${r.FromPort}`).sort(), ['198.51.100.7/32:80', '203.0.113.0/24:80']);
+  template.resourcePropertiesCountIs('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.arrayWith([Match.objectLike({ CidrIp: '0.0.0.0/0' })]) }, 0);
+
+  const closed = synth({});
+  assert.deepEqual(ingressOf(closed.template), []);
+  const warnings = Annotations.fromStack(closed.stack).findWarning('*', Match.stringLikeRegexp('allowedCidrs is empty'));
+  assert.equal(warnings.length, 1);
+});
+
+test('with a certificate: HTTPS with OIDC authentication before forwarding, HTTP redirects', () => {
+  const { template } = synth(HTTPS);
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 443,
+    Protocol: 'HTTPS',
+    Certificates: [{ CertificateArn: HTTPS.certificateArn }],
+    DefaultActions: [
+      Match.objectLike({ Type: 'authenticate-oidc', Order: 1, AuthenticateOidcConfig: Match.objectLike({ Issuer: HTTPS.oidcIssuer, ClientId: 'agent' }) }),
+      Match.objectLike({ Type: 'forward', Order: 2 }),
+    ],
+  });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 80,
+    DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }) })],
+  });
+  // The client secret is a Secrets Manager reference, never plain text.
+  const listeners = JSON.stringify(template.findResources('AWS::ElasticLoadBalancingV2::Listener'));
+  assert.ok(listeners.includes('{{resolve:secretsmanager:'), 'secret resolved by CloudFormation');
+  template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+    ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'AGENT_SECURE_COOKIE', Value: 'true' }]) })],
+  });
+  const outputs = template.findOutputs('ChatUrl');
+  assert.equal(Object.values(outputs)[0].Value, 'https://chat.example.com/');
+});
+
+test('the agent is wired to the Function URL with iam auth, health-checked, sticky, and rolls back', () => {
+  const { template } = synth(CIDRS);
+  template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+    RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    ContainerDefinitions: [Match.objectLike({
+      ReadonlyRootFilesystem: true,
+      Environment: Match.arrayWith([
+        { Name: 'AGENT_MODEL', Value: 'bedrock' },
+        { Name: 'AGENT_MCP_URL', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('McpFunctionFunctionUrl'), 'FunctionUrl'] } },
+        { Name: 'AGENT_MCP_AUTH', Value: 'iam' },
+      ]),
+    })],
+  });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    HealthCheckPath: '/healthz',
+    TargetGroupAttributes: Match.arrayWith([
+      { Key: 'deregistration_delay.timeout_seconds', Value: '10' },
+      { Key: 'stickiness.enabled', Value: 'true' },
+    ]),
+  });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+    Scheme: 'internet-facing',
+    LoadBalancerAttributes: Match.arrayWith([{ Key: 'idle_timeout.timeout_seconds', Value: '300' }]),
+  });
+  template.hasResourceProperties('AWS::ECS::Service', {
+    DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
+  });
+  assert.ok(Object.keys(template.findOutputs('McpFunctionUrl')).length === 1);
+});
+
+test('every log group has a retention period', () => {
+  for (const context of [CIDRS, { ...HTTPS, logRetentionDays: 90 }]) {
+    const { template } = synth(context);
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    assert.ok(groups.length >= 3);
+    for (const group of groups) assert.ok(group.Properties.RetentionInDays > 0, JSON.stringify(group));
+  }
+});
+
+test('Lambda and task architectures follow the configuration', () => {
+  for (const [arch, lambda, ecs] of [['arm64', 'arm64', 'ARM64'], ['x86_64', 'x86_64', 'X86_64']]) {
+    const { template } = synth({ ...CIDRS, architecture: arch });
+    template.hasResourceProperties('AWS::Lambda::Function', { Architectures: [lambda], Runtime: 'provided.al2023' });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: Match.objectLike({ CpuArchitecture: ecs }) });
+  }
+});
