@@ -6,7 +6,10 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext } from '../lib/config.ts';
 import { AgentStack } from '../lib/stack.ts';
 
-const app = new App();
+// INFRA_SKIP_BUNDLING=1 synthesizes without compiling Rust (CDK stages a placeholder Lambda asset):
+// for template checks. Deploys always bundle.
+const skipBundling = process.env.INFRA_SKIP_BUNDLING === '1';
+const app = new App(skipBundling ? { postCliContext: { 'aws:cdk:bundling-stacks': [] } } : {});
 const config = configFromContext((key) => app.node.tryGetContext(key));
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 new AgentStack(app, config.stackName, {

@@ -3,7 +3,6 @@
 import { CfnOutput, Stack, StackProps, Annotations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import { AgentService } from './agent-service.ts';
 import type { AppConfig } from './config.ts';
@@ -14,8 +13,6 @@ export interface AgentStackProps extends StackProps {
   readonly config: AppConfig;
   /** The repository root (Cargo workspace, images/). */
   readonly repoRoot: string;
-  /** Overrides the agent image (default: built from images/agent/Dockerfile). */
-  readonly agentImage?: ecs.ContainerImage;
 }
 
 export class AgentStack extends Stack {
@@ -50,7 +47,6 @@ export class AgentStack extends Stack {
       oidc: config.oidc,
       logRetention,
       repoRoot: props.repoRoot,
-      image: props.agentImage,
     });
     if (config.allowedCidrs.length === 0) {
       Annotations.of(this).addWarningV2(

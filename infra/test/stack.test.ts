@@ -59,8 +59,9 @@ test("the MCP function's role may look up CloudTrail events and write its own lo
   assert.equal(roles.length, 1);
   assert.equal(roles[0][1].Properties.ManagedPolicyArns, undefined, 'no managed policies');
   assert.equal(roles[0][1].Properties.Policies, undefined, 'no other inline policies');
-  // The only Lambda function in the stack is the MCP server (no helper custom resources).
-  template.resourceCountIs('AWS::Lambda::Function', 1);
+  // The MCP server is the only function of ours (CDK's custom resource that locks down the
+  // VPC's default security group is the other one).
+  template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023' }, 1);
 });
 
 test('the task role may invoke the configured model and the MCP Function URL only', () => {
