@@ -6,7 +6,17 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { lang: "en", running: false, model: null, answer: null, cards: new Map(), countdown: null };
+const state = {
+  lang: "en",
+  running: false,
+  model: null,
+  cards: new Map(),
+  countdown: null,
+  // Aborts the current stream (New chat); null when no stream is read by this page.
+  abort: null,
+  // Polls the session while another tab's (or a previous page load's) answer runs.
+  watch: null,
+};
 
 const md = window.markdownit({ html: false, linkify: false, breaks: true });
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
@@ -15,10 +25,13 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
     node.setAttribute("rel", "noopener noreferrer");
   }
 });
+/** Renders untrusted Markdown into `el`: raw HTML is text (html: false), then DOMPurify keeps
+ * only harmless markup and http(s) links. */
 function renderMarkdown(el, text) {
   el.innerHTML = DOMPurify.sanitize(md.render(text), {
-    FORBID_ATTR: ["style"],
-    ALLOWED_URI_REGEXP: /^(?:https?:)/i,
+    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
+    FORBID_ATTR: ["style", "class", "id"],
+    ALLOWED_URI_REGEXP: /^https?:/i,
   });
 }
 
@@ -44,13 +57,18 @@ function renderModel() {
 }
 
 // ---- banners ----
+/** Shows a banner: `kind` names its title (an error kind or an HTTP problem), `message` is the
+ * server's text (shown as text). A throttled banner with `seconds` counts down and goes away. */
 function banner(kind, message, seconds) {
   const box = document.createElement("div");
   box.className = `banner banner-${kind}`;
   box.dataset.kind = kind;
+  box.setAttribute("role", "alert");
   const title = document.createElement("strong");
+  title.className = "banner-title";
   const text = document.createElement("span");
-  text.textContent = message ? ` ${message}` : "";
+  text.className = "banner-text";
+  text.textContent = message || "";
   const close = document.createElement("button");
   close.type = "button";
   close.className = "ghost";
@@ -58,14 +76,17 @@ function banner(kind, message, seconds) {
   close.setAttribute("aria-label", t("dismiss"));
   close.addEventListener("click", () => box.remove());
   box.append(title, text, close);
-  if (kind === "throttled" && seconds) {
-    let left = seconds;
-    title.textContent = t("throttled", left);
+  if (kind === "throttled" && seconds > 0) {
+    // One countdown at a time: a newer throttle notice replaces the older one.
+    $("banners").querySelectorAll(".banner-throttled.countdown").forEach((old) => old.remove());
+    box.classList.add("countdown");
+    let left = Math.ceil(seconds);
+    title.textContent = t("throttledIn", left);
     clearInterval(state.countdown);
     state.countdown = setInterval(() => {
       left -= 1;
       if (left <= 0) { clearInterval(state.countdown); box.remove(); return; }
-      title.textContent = t("throttled", left);
+      title.textContent = t("throttledIn", left);
     }, 1000);
   } else {
     title.textContent = t(kind);
@@ -86,10 +107,19 @@ function addMessage(role, text) {
   else renderMarkdown(body, text || "");
   const tools = document.createElement("div");
   tools.className = "tools";
-  el.append(tools, body);
+  const status = document.createElement("p");
+  status.className = "status-line";
+  status.hidden = true;
+  el.append(tools, status, body);
   $("log").append(el);
   el.scrollIntoView({ block: "end" });
-  return { el, body, tools, text: text || "" };
+  return { el, body, tools, status, text: text || "" };
+}
+
+/** The muted line under the tool cards ("Thinking…", "Retrying…"); hidden once text arrives. */
+function setStatusLine(answer, text) {
+  answer.status.textContent = text || "";
+  answer.status.hidden = !text;
 }
 
 function updateCardLabels(card) {
@@ -101,10 +131,13 @@ function updateCardLabels(card) {
 
 function addCard(answer, tool) {
   const card = document.createElement("div");
-  card.className = "tool";
+  card.className = "tool tool-running";
   card.dataset.id = tool.id;
   const head = document.createElement("div");
   head.className = "tool-head";
+  const spinner = document.createElement("span");
+  spinner.className = "spinner";
+  spinner.setAttribute("aria-hidden", "true");
   const name = document.createElement("code");
   name.className = "name";
   name.textContent = tool.name;
@@ -112,12 +145,13 @@ function addCard(answer, tool) {
   status.className = "status";
   const duration = document.createElement("span");
   duration.className = "duration";
-  head.append(name, status, duration);
+  head.append(spinner, name, status, duration);
   const input = document.createElement("details");
   input.className = "tool-input";
   const inLabel = document.createElement("summary");
   inLabel.className = "in-label";
   const inPre = document.createElement("pre");
+  inPre.className = "input";
   inPre.textContent = JSON.stringify(tool.input ?? {}, null, 2);
   input.append(inLabel, inPre);
   const output = document.createElement("details");
@@ -137,10 +171,16 @@ function addCard(answer, tool) {
 
 function finishCard(card, tool) {
   card.dataset.status = tool.status;
+  card.classList.remove("tool-running");
   card.classList.add(`tool-${tool.status}`);
   card.querySelector(".duration").textContent = `${tool.duration_ms ?? 0} ms`;
   card.querySelector(".output").textContent = tool.output ?? "";
   updateCardLabels(card);
+}
+
+/** Cards still spinning when a run ends (stopped, lost) are marked cancelled. */
+function settleCards(answer) {
+  answer.tools.querySelectorAll(".tool-running").forEach((card) => finishCard(card, { status: "cancelled", output: "" }));
 }
 
 function addErrorNote(answer, message) {
@@ -150,25 +190,65 @@ function addErrorNote(answer, message) {
   answer.el.append(note);
 }
 
+function showEmptyHint() {
+  if ($("empty")) return;
+  const empty = document.createElement("p");
+  empty.id = "empty";
+  empty.className = "hint";
+  empty.dataset.i18n = "empty";
+  empty.textContent = t("empty");
+  $("log").append(empty);
+}
+
+function clearLog() {
+  state.cards.clear();
+  $("log").querySelectorAll(".msg").forEach((el) => el.remove());
+}
+
 // ---- session ----
+/** Loads the model and the chat history from the server and re-renders the log. If an answer
+ * is still running there (another tab, or this page was reloaded mid-answer), the page shows
+ * that, offers Stop, and re-renders once it has finished. */
 async function loadSession() {
-  const response = await fetch("/api/session", { credentials: "same-origin" });
-  if (!response.ok) return;
-  const session = await response.json();
+  let session;
+  try {
+    const response = await fetch("/api/session", { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    session = await response.json();
+  } catch (e) {
+    banner("internal", t("network"));
+    return;
+  }
   state.model = session.model;
   renderModel();
-  $("log").querySelectorAll(".msg").forEach((el) => el.remove());
-  state.cards.clear();
+  clearLog();
   for (const message of session.messages) {
     const shown = addMessage(message.role, message.text);
     for (const tool of message.tools || []) addCard(shown, tool);
     for (const error of message.errors || []) addErrorNote(shown, error);
+    if (message.role === "assistant") shown.el.dataset.done = "restored";
   }
-  if (session.running && !state.running) {
-    const note = banner("internal", "");
-    note.querySelector("strong").textContent = t("inProgress");
-    setTimeout(() => { note.remove(); loadSession(); }, 1500);
+  if (!session.messages.length) showEmptyHint();
+  if (session.running && !state.abort) watchRun();
+  else if (!session.running && state.watch) endWatch();
+}
+
+function watchRun() {
+  if (!state.watch) {
+    setRunning(true);
+    const note = banner("progress", "");
+    note.querySelector(".banner-title").textContent = t("inProgress");
+    state.watch = { note, timer: null };
   }
+  clearTimeout(state.watch.timer);
+  state.watch.timer = setTimeout(loadSession, 1000);
+}
+
+function endWatch() {
+  clearTimeout(state.watch.timer);
+  state.watch.note.remove();
+  state.watch = null;
+  setRunning(false);
 }
 
 function setRunning(running) {
@@ -176,13 +256,18 @@ function setRunning(running) {
   $("input").disabled = running;
   $("send").hidden = running;
   $("stop").hidden = !running;
+  $("stop").disabled = false;
   if (!running) $("input").focus();
 }
 
 // ---- SSE ----
+/** Parses complete events out of `buffer` (text received so far, appended to the unparsed rest
+ * of the previous call), calls `onEvent(name, data)` for each, and returns the unparsed rest.
+ * Chunks may split anywhere (even inside a CRLF); lines may end in CRLF, LF or CR. */
 function parseSse(buffer, onEvent) {
-  // Events end with a blank line; chunks may split anywhere, lines may end in CRLF.
-  const normalized = buffer.replace(/\r\n?/g, "\n");
+  // A trailing CR may be the first half of a CRLF split across chunks: keep it for later.
+  const held = buffer.endsWith("\r") ? "\r" : "";
+  const normalized = (held ? buffer.slice(0, -1) : buffer).replace(/\r\n?/g, "\n");
   const blocks = normalized.split("\n\n");
   const rest = blocks.pop();
   for (const block of blocks) {
@@ -198,16 +283,19 @@ function parseSse(buffer, onEvent) {
       else if (field === "data") data.push(value);
     }
     if (data.length) {
-      try { onEvent(name, JSON.parse(data.join("\n"))); } catch (e) { console.error("bad event", e); }
+      let parsed;
+      try { parsed = JSON.parse(data.join("\n")); } catch (e) { console.error("bad event data", e); continue; }
+      onEvent(name, parsed);
     }
   }
-  return rest;
+  return rest + held;
 }
 
 function handleEvent(answer, name, data) {
   switch (name) {
     case "text":
-      answer.text += data.delta;
+      answer.text += data.delta ?? "";
+      setStatusLine(answer, "");
       answer.pending = true;
       requestAnimationFrame(() => {
         if (!answer.pending) return;
@@ -217,6 +305,7 @@ function handleEvent(answer, name, data) {
       });
       break;
     case "tool_start":
+      setStatusLine(answer, "");
       addCard(answer, data);
       break;
     case "tool_end": {
@@ -225,7 +314,8 @@ function handleEvent(answer, name, data) {
       break;
     }
     case "status":
-      if (data.kind === "throttled") banner("throttled", "", data.retry_in_secs || 1);
+      if (data.kind === "throttled") banner("throttled", data.message, data.retry_in_secs || 1);
+      else setStatusLine(answer, data.message || t(data.kind));
       break;
     case "error":
       banner(data.kind, data.message);
@@ -237,53 +327,66 @@ function handleEvent(answer, name, data) {
   }
 }
 
+/** Shows a non-2xx answer of POST /api/chat: 409 busy, 400 with the server's JSON message. */
+async function showHttpError(response) {
+  let message = "";
+  try { message = (await response.json()).error || ""; } catch (_) { /* not JSON */ }
+  if (response.status === 409) banner("busy", "");
+  else if (response.status === 503) banner("unavailable", message);
+  else if (response.status >= 400 && response.status < 500) banner("rejected", message || `HTTP ${response.status}`);
+  else banner("internal", message || `HTTP ${response.status}`);
+}
+
 async function send(text) {
   clearBanners();
   setRunning(true);
   addMessage("user", text);
   const answer = addMessage("assistant", "");
-  answer.body.classList.add("thinking");
-  answer.body.textContent = t("thinking");
-  let response;
+  setStatusLine(answer, t("thinking"));
+  const abort = new AbortController();
+  state.abort = abort;
   try {
-    response = await fetch("/api/chat", {
+    const response = await fetch("/api/chat", {
       method: "POST",
       credentials: "same-origin",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify({ message: text, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone }),
+      signal: abort.signal,
     });
-  } catch (e) {
-    banner("internal", t("network"));
-    answer.el.remove();
-    setRunning(false);
-    return;
-  }
-  if (!response.ok) {
-    let message = `HTTP ${response.status}`;
-    try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
-    banner("internal", response.status === 409 ? t("busy") : message);
-    answer.el.remove();
-    setRunning(false);
-    return;
-  }
-  answer.body.classList.remove("thinking");
-  answer.body.textContent = "";
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  try {
+    if (!response.ok) {
+      await showHttpError(response);
+      answer.el.dataset.done = "rejected";
+      answer.el.remove();
+      return;
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       buffer = parseSse(buffer + value, (name, data) => handleEvent(answer, name, data));
     }
+    // A stream that ends with an unterminated last event still counts.
+    parseSse(`${buffer}\n\n`, (name, data) => handleEvent(answer, name, data));
   } catch (e) {
+    if (abort.signal.aborted) return; // New chat: the log is gone already.
     banner("internal", t("network"));
+  } finally {
+    if (state.abort === abort) state.abort = null;
+    if (!abort.signal.aborted) finishAnswer(answer);
+    setRunning(false);
   }
+}
+
+function finishAnswer(answer) {
   answer.pending = false;
-  renderMarkdown(answer.body, answer.text);
-  if (answer.done?.stop_reason === "stopped") addErrorNote(answer, t("stopped"));
-  answer.el.dataset.done = answer.done?.stop_reason || "lost";
-  setRunning(false);
+  setStatusLine(answer, "");
+  settleCards(answer);
+  if (answer.text) renderMarkdown(answer.body, answer.text);
+  const reason = answer.done?.stop_reason;
+  if (reason === "stopped") addErrorNote(answer, t("stopped"));
+  if (!reason && !answer.el.dataset.done) addErrorNote(answer, t("lost"));
+  answer.el.dataset.done ||= reason || "lost";
 }
 
 // ---- wiring ----
@@ -305,25 +408,37 @@ function init() {
     send(text);
   });
   $("input").addEventListener("keydown", (event) => {
+    // Enter while an IME is composing (Japanese input) confirms the conversion: never send.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
       $("composer").requestSubmit();
     }
   });
-  $("stop").addEventListener("click", () => fetch("/api/chat/stop", { method: "POST", credentials: "same-origin" }));
-  $("new-chat").addEventListener("click", async () => {
-    await fetch("/api/session/reset", { method: "POST", credentials: "same-origin" });
-    clearBanners();
-    state.cards.clear();
-    $("log").querySelectorAll(".msg").forEach((el) => el.remove());
-    if (!$("empty")) {
-      const empty = document.createElement("p");
-      empty.id = "empty";
-      empty.className = "hint";
-      empty.dataset.i18n = "empty";
-      empty.textContent = t("empty");
-      $("log").append(empty);
+  $("stop").addEventListener("click", async () => {
+    $("stop").disabled = true;
+    try {
+      await fetch("/api/chat/stop", { method: "POST", credentials: "same-origin" });
+    } catch (_) {
+      banner("internal", t("network"));
     }
+    // A run watched from another page has no stream here: look again right away.
+    if (state.watch) watchRun();
+  });
+  $("new-chat").addEventListener("click", async () => {
+    state.abort?.abort();
+    state.abort = null;
+    try {
+      const response = await fetch("/api/session/reset", { method: "POST", credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    } catch (_) {
+      banner("internal", t("network"));
+      return;
+    }
+    if (state.watch) endWatch();
+    clearBanners();
+    clearLog();
+    showEmptyHint();
+    setRunning(false);
   });
   loadSession();
 }
