@@ -2,28 +2,18 @@
 // driven by playwright-core, against the real agent and MCP server binaries.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { startMcp, startAgent } from "./stack.mjs";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const shots = path.join(root, "test-artifacts", "screenshots");
-mkdirSync(shots, { recursive: true });
+import { launch, open as openPage, ask, shots } from "./page.mjs";
 
 let browser, mcp, agent, slowAgent;
 
 before(async () => {
   mcp = await startMcp();
   agent = await startAgent([mcp.url]);
+  // The offline model waits 300 ms between streamed chunks, so Stop can land mid-answer.
   slowAgent = await startAgent([mcp.url], { delayMs: 300 });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    // Playwright gives every launch a fresh, empty profile directory of its own.
-  });
+  browser = await launch();
 });
 
 after(async () => {
@@ -31,31 +21,22 @@ after(async () => {
   for (const server of [agent, slowAgent, mcp]) await server?.stop();
 });
 
-/** A fresh page (own cookies) that fails the test on any dialog or page error. */
-async function open(base, { locale = "en-US", viewport = { width: 1280, height: 800 } } = {}) {
-  const context = await browser.newContext({ locale, viewport });
-  const page = await context.newPage();
-  page.problems = [];
-  page.on("dialog", async (dialog) => { page.problems.push(`dialog: ${dialog.message()}`); await dialog.dismiss(); });
-  page.on("pageerror", (error) => page.problems.push(`page error: ${error.message}`));
-  await page.goto(base);
-  await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
-  return page;
-}
-
-async function ask(page, question) {
-  const answers = await page.locator("article.msg-assistant").count();
-  await page.fill("#input", question);
-  await page.press("#input", "Enter");
-  const answer = page.locator("article.msg-assistant").nth(answers);
-  await answer.locator("xpath=self::*[@data-done]").waitFor({ timeout: 30000 });
-  return answer;
-}
+const open = (base, options) => openPage(browser, base, options);
 
 test("English question: offline badge, a tool card and an answer naming alice's actions", async () => {
   const page = await open(agent.base);
   assert.equal(await page.textContent("#model"), "Offline mode — no LLM");
+  // Records whether a running card showed its spinner (the tool may finish within milliseconds).
+  await page.evaluate(() => {
+    window.__spinner = false;
+    new MutationObserver(() => {
+      const spinner = document.querySelector(".tool-running .spinner");
+      if (spinner && getComputedStyle(spinner).display !== "none") window.__spinner = true;
+    }).observe(document.getElementById("log"), { subtree: true, childList: true, attributes: true });
+  });
   const answer = await ask(page, "what did alice do yesterday?");
+  assert.equal(await page.evaluate(() => window.__spinner), true, "the running card had a spinner");
+  assert.equal(await answer.locator(".tool-running").count(), 0);
   assert.equal(await answer.getAttribute("data-done"), "end_turn");
   const card = answer.locator(".tool").first();
   assert.equal(await card.locator(".name").textContent(), "summarize_activity");
@@ -127,6 +108,8 @@ test("Stop ends a running answer and the next question works; reload keeps the c
   const stopped = page.locator("article.msg-assistant").first();
   await stopped.locator("xpath=self::*[@data-done]").waitFor({ timeout: 15000 });
   assert.equal(await stopped.getAttribute("data-done"), "stopped");
+  assert.equal(await stopped.locator(".tool-running").count(), 0, "no card keeps spinning");
+  assert.equal(await page.isVisible("#send"), true, "Stop turned back into Send");
   assert.equal(await page.isDisabled("#input"), false);
 
   const answer = await ask(page, "who deleted bob-old-logs?");

@@ -31,11 +31,18 @@ async function waitHealthy(url, child, name) {
   throw new Error(`${name} did not become healthy at ${url}`);
 }
 
+// Children still running when the test process exits (a failed `before`, a crash) are stopped
+// by PID so no server outlives the run.
+const children = new Set();
+process.on("exit", () => { for (const child of children) child.kill("SIGKILL"); });
+
 function start(name, args, env = {}) {
   const child = spawn(bin(name), args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   return child;
 }
 
@@ -46,14 +53,38 @@ export async function startMcp() {
   return { url: `http://127.0.0.1:${port}/mcp`, child, stop: () => stop(child) };
 }
 
-export async function startAgent(mcpUrls, { delayMs = 0 } = {}) {
+/** Starts the agent on a free port. Offline model by default (`delayMs` slows its streamed
+ * chunks); with `bedrockEndpoint` the Bedrock model, its SDK pointed at that stand-in through the
+ * standard endpoint override, with dummy credentials. `env` adds variables (limits). */
+export async function startAgent(mcpUrls, { delayMs = 0, bedrockEndpoint, env = {} } = {}) {
   const port = await freePort();
-  const args = ["--listen", `127.0.0.1:${port}`, "--model", "offline", "--offline-delay-ms", String(delayMs)];
+  const args = ["--listen", `127.0.0.1:${port}`];
+  let modelEnv = {};
+  if (bedrockEndpoint) {
+    args.push("--model", "bedrock", "--bedrock-model-id", BEDROCK_MODEL_ID, "--bedrock-region", "us-west-2");
+    modelEnv = {
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockEndpoint,
+      AWS_REGION: "us-west-2",
+      AWS_ACCESS_KEY_ID: "AKIDBROWSERTEST",
+      AWS_SECRET_ACCESS_KEY: "browser-test-secret",
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+  } else {
+    args.push("--model", "offline", "--offline-delay-ms", String(delayMs));
+  }
   for (const url of mcpUrls) args.push("--mcp-url", url);
-  const child = start("agent", args, { AGENT_LOG_FORMAT: "text", RUST_LOG: "warn" });
+  const child = start("agent", args, { AGENT_LOG_FORMAT: "text", RUST_LOG: "warn", ...modelEnv, ...env });
   const base = `http://127.0.0.1:${port}`;
   await waitHealthy(`${base}/healthz`, child, "agent");
   return { base, child, stop: () => stop(child) };
+}
+
+/** The model id the Bedrock-mode agent is started with (the page's badge shows it). */
+export const BEDROCK_MODEL_ID = "us.anthropic.claude-test-v1:0";
+
+/** A URL on 127.0.0.1 where nothing listens (an MCP server that is down). */
+export async function closedUrl() {
+  return `http://127.0.0.1:${await freePort()}/mcp`;
 }
 
 export function stop(child) {
