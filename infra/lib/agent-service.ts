@@ -26,6 +26,8 @@ export interface AgentServiceProps {
   readonly bedrockRegion: string;
   readonly mcpFunction: lambda.IFunction;
   readonly mcpUrl: string;
+  /** The MCP function's timeout: the agent waits this plus a margin for a tool answer. */
+  readonly mcpTimeout: Duration;
   readonly allowedCidrs: string[];
   readonly certificateArn?: string;
   readonly domainName?: string;
@@ -108,6 +110,9 @@ export class AgentService extends Construct {
         AGENT_BEDROCK_REGION: props.bedrockRegion,
         AGENT_MCP_URL: props.mcpUrl,
         AGENT_MCP_AUTH: 'iam',
+        // SigV4 scope of the Function URL: the stack's region.
+        AGENT_MCP_REGION: Stack.of(this).region,
+        AGENT_TOOL_TIMEOUT_SECS: String(props.mcpTimeout.toSeconds() + 3),
         AGENT_SECURE_COOKIE: String(https),
         RUST_LOG: 'info',
       },

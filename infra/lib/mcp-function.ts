@@ -21,9 +21,14 @@ export class McpFunction extends Construct {
   readonly function: lambda.Function;
   readonly url: lambda.FunctionUrl;
   readonly role: iam.Role;
+  /** The function's timeout: callers should wait a little longer for a tool answer. */
+  readonly timeout: Duration;
 
   constructor(scope: Construct, id: string, props: McpFunctionProps) {
     super(scope, id);
+    // summarize_activity pages through up to 5000 events (100 LookupEvents pages) at CloudTrail's
+    // 2 requests per second: about 50 s. Kept under the agent's 60 s HTTP timeout.
+    this.timeout = Duration.seconds(55);
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -53,8 +58,7 @@ export class McpFunction extends Construct {
       binaryName: 'cloudtrail-mcp',
       architecture: props.architecture,
       memorySize: 256,
-      // Tools page through at most a few thousand events at CloudTrail's 2 calls per second.
-      timeout: Duration.seconds(60),
+      timeout: this.timeout,
       role: this.role,
       logGroup,
       environment: {

@@ -41,6 +41,7 @@ export class AgentStack extends Stack {
       bedrockRegion: config.bedrockRegion ?? this.region,
       mcpFunction: this.mcp.function,
       mcpUrl: this.mcp.url.url,
+      mcpTimeout: this.mcp.timeout,
       allowedCidrs: config.allowedCidrs,
       certificateArn: config.certificateArn,
       domainName: config.domainName,

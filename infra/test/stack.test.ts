@@ -41,7 +41,7 @@ test('the MCP Function URL uses AWS_IAM auth, buffered, and the function runs pr
     Architectures: ['arm64'],
     Runtime: 'provided.al2023',
     Handler: 'bootstrap',
-    Timeout: 60,
+    Timeout: 55,
     Environment: { Variables: Match.objectLike({ CLOUDTRAIL_MCP_SOURCE: 'api', CLOUDTRAIL_MCP_REDACT_SOURCE_IP: 'false' }) },
     LoggingConfig: Match.objectLike({ LogGroup: Match.anyValue() }),
   });
@@ -162,6 +162,9 @@ test('the agent is wired to the Function URL with iam auth, health-checked, stic
         { Name: 'AGENT_MODEL', Value: 'bedrock' },
         { Name: 'AGENT_MCP_URL', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('McpFunctionFunctionUrl'), 'FunctionUrl'] } },
         { Name: 'AGENT_MCP_AUTH', Value: 'iam' },
+        { Name: 'AGENT_MCP_REGION', Value: 'ap-northeast-1' },
+        // A little longer than the function's 55 s timeout, so its own error arrives first.
+        { Name: 'AGENT_TOOL_TIMEOUT_SECS', Value: '58' },
       ]),
     })],
   });
