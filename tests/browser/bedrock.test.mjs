@@ -59,6 +59,7 @@ test("model output with HTML, script and javascript: links is shown as text, nev
   await body.locator("td").nth(1).hover();
   await page.waitForTimeout(300);
   assert.equal(await page.evaluate(() => window.__xss), 0);
+  await page.screenshot({ path: path.join(shots, "desktop-hostile-model-output.png") });
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

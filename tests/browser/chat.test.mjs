@@ -104,6 +104,7 @@ test("Stop ends a running answer and the next question works; reload keeps the c
   await page.locator("#stop").waitFor({ state: "visible" });
   assert.equal(await page.isDisabled("#input"), true, "input is disabled while an answer runs");
   await page.locator("article.msg-assistant .tool").first().waitFor();
+  await page.screenshot({ path: path.join(shots, "desktop-running.png") });
   await page.click("#stop");
   const stopped = page.locator("article.msg-assistant").first();
   await stopped.locator("xpath=self::*[@data-done]").waitFor({ timeout: 15000 });
