@@ -140,7 +140,7 @@ export function startBedrockStandin() {
       if (question.includes("tag")) {
         if (!results.length) {
           return streamFrames(res, toolFrames(tools, "lookup_events", {
-            attribute_key: "ResourceName", attribute_value: "i-0a1b2c3d4e5f60718", start_time: "7d ago",
+            attribute_key: "ResourceName", attribute_value: "i-0a1b2c3d4e5f60718", start_time: "7d ago", detail: true,
           }));
         }
         // A careless model pastes the tool's output into its answer.
