@@ -75,9 +75,13 @@ test("a second tab of the same chat: 409 busy, a running answer shown after load
   await second.fill("#input", "what did bob do yesterday?");
   await second.press("#input", "Enter");
   await second.locator("#banners .banner-busy").waitFor();
-  assert.deepEqual(await bannerTitles(second), ["An answer is already running in this chat. Stop it or wait."]);
-  assert.equal(await second.locator("article.msg-assistant").count(), 0, "the refused question left no empty answer");
-  assert.equal(await second.isDisabled("#input"), false);
+  assert.equal(await second.locator("#banners .banner-busy .banner-title").textContent(), "An answer is already running in this chat. Stop it or wait.");
+  // The refused question goes back into the input; the tab then shows the running answer.
+  await second.locator("#banners .banner-progress").waitFor();
+  assert.equal(await second.inputValue("#input"), "what did bob do yesterday?");
+  assert.equal(await second.isDisabled("#input"), true);
+  assert.equal(await second.isVisible("#stop"), true);
+  assert.deepEqual(await second.locator("article.msg-user").allTextContents(), ["what did alice do yesterday?"]);
 
   // A tab loaded mid-answer shows the history so far, that an answer runs, and offers Stop.
   const third = await open(browser, slowAgent.base, { context });
@@ -94,6 +98,12 @@ test("a second tab of the same chat: 409 busy, a running answer shown after load
   assert.equal(await third.isDisabled("#input"), false);
   assert.equal(await third.isVisible("#send"), true);
   assert.equal(await third.locator("article.msg-assistant").count(), 1);
+  // The refused tab is usable again too, and its question can now be sent.
+  await second.locator("#banners .banner-progress").waitFor({ state: "detached", timeout: 10000 });
+  await second.press("#input", "Enter");
+  const bob = second.locator("article.msg-assistant").nth(1);
+  await bob.locator("xpath=self::*[@data-done]").waitFor({ timeout: 30000 });
+  assert.equal(await bob.getAttribute("data-done"), "end_turn");
   for (const page of [first, second, third]) assert.deepEqual(page.problems, []);
   await context.close();
 });
@@ -105,7 +115,8 @@ test("a 400 answer shows the server's message", async () => {
   await page.locator("#banners .banner-rejected").waitFor();
   assert.deepEqual(await bannerTitles(page), ["The request was rejected"]);
   assert.match(await page.locator("#banners .banner-text").textContent(), /8001 characters; the limit is 8000/);
-  assert.equal(await page.locator("article.msg-assistant").count(), 0);
+  assert.equal(await page.locator("article.msg").count(), 0);
+  assert.equal((await page.inputValue("#input")).length, 8001, "the question is back in the input to edit");
   assert.equal(await page.isDisabled("#input"), false);
   await page.context().close();
 });

@@ -16,6 +16,8 @@ const state = {
   abort: null,
   // Polls the session while another tab's (or a previous page load's) answer runs.
   watch: null,
+  // The history last rendered from GET /api/session (JSON), to skip identical re-renders.
+  rendered: null,
 };
 
 const md = window.markdownit({ html: false, linkify: false, breaks: true });
@@ -202,6 +204,7 @@ function showEmptyHint() {
 
 function clearLog() {
   state.cards.clear();
+  $("empty")?.remove();
   $("log").querySelectorAll(".msg").forEach((el) => el.remove());
 }
 
@@ -221,12 +224,17 @@ async function loadSession() {
   }
   state.model = session.model;
   renderModel();
-  clearLog();
-  for (const message of session.messages) {
-    const shown = addMessage(message.role, message.text);
-    for (const tool of message.tools || []) addCard(shown, tool);
-    for (const error of message.errors || []) addErrorNote(shown, error);
-    if (message.role === "assistant") shown.el.dataset.done = "restored";
+  // While watching a run, re-render only when the history changed (keeps opened cards open).
+  const rendered = JSON.stringify(session.messages);
+  if (rendered !== state.rendered || !$("log").querySelector(".msg")) {
+    state.rendered = rendered;
+    clearLog();
+    for (const message of session.messages) {
+      const shown = addMessage(message.role, message.text);
+      for (const tool of message.tools || []) addCard(shown, tool);
+      for (const error of message.errors || []) addErrorNote(shown, error);
+      if (message.role === "assistant") shown.el.dataset.done = "restored";
+    }
   }
   if (!session.messages.length) showEmptyHint();
   if (session.running && !state.abort) watchRun();
@@ -340,11 +348,13 @@ async function showHttpError(response) {
 async function send(text) {
   clearBanners();
   setRunning(true);
-  addMessage("user", text);
+  state.rendered = null;
+  const question = addMessage("user", text);
   const answer = addMessage("assistant", "");
   setStatusLine(answer, t("thinking"));
   const abort = new AbortController();
   state.abort = abort;
+  let refused = null;
   try {
     const response = await fetch("/api/chat", {
       method: "POST",
@@ -354,9 +364,13 @@ async function send(text) {
       signal: abort.signal,
     });
     if (!response.ok) {
+      refused = response.status;
       await showHttpError(response);
-      answer.el.dataset.done = "rejected";
+      // Nothing was asked: take the question back out of the log and into the input box.
+      question.el.remove();
       answer.el.remove();
+      if (!$("input").value) $("input").value = text;
+      if (!$("log").querySelector(".msg")) showEmptyHint();
       return;
     }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -373,8 +387,10 @@ async function send(text) {
     banner("internal", t("network"));
   } finally {
     if (state.abort === abort) state.abort = null;
-    if (!abort.signal.aborted) finishAnswer(answer);
+    if (!abort.signal.aborted && refused === null) finishAnswer(answer);
     setRunning(false);
+    // 409: another tab's answer runs in this chat; show it (with Stop) until it ends.
+    if (refused === 409) loadSession();
   }
 }
 
@@ -437,6 +453,7 @@ function init() {
     if (state.watch) endWatch();
     clearBanners();
     clearLog();
+    state.rendered = null;
     showEmptyHint();
     setRunning(false);
   });
