@@ -76,7 +76,8 @@ export const HOSTILE_TEXT = [
   "Results: <img src=x onerr", "or=\"window.__xss=1;alert(1)\"> and <scr", "ipt>window.__xss=2;alert(2)</script>\n\n",
   "| user | note |\n|---|---|\n| alice | <b onmouseover=\"window.__xss=3\">x</b> |\n\n",
   "[click me](javascript:window.__xss=4) and [docs](https://example.com/docs)\n\n",
-  "<iframe src=\"javascript:window.__xss=5\"></iframe> **CreateBucket**",
+  "<iframe src=\"javascript:window.__xss=5\"></iframe> **CreateBucket**\n\n",
+  "- first\n- second\n\n```html\n<script>window.__xss=6</script>\n```\n",
 ];
 
 function errorResponse(res, status, type, message) {

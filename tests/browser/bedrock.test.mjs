@@ -51,6 +51,8 @@ test("model output with HTML, script and javascript: links is shown as text, nev
   // Markdown still works: the table and bold render; only http(s) links keep an href.
   assert.equal(await body.locator("table td").first().textContent(), "alice");
   assert.equal(await body.locator("strong").textContent(), "CreateBucket");
+  assert.deepEqual(await body.locator("ul li").allTextContents(), ["first", "second"]);
+  assert.equal((await body.locator("pre code").textContent()).trim(), "<script>window.__xss=6</script>");
   const links = await body.locator("a").evaluateAll((as) => as.map((a) => ({ text: a.textContent, href: a.getAttribute("href"), rel: a.rel, target: a.target })));
   assert.deepEqual(links.find((l) => l.text === "docs"), { text: "docs", href: "https://example.com/docs", rel: "noopener noreferrer", target: "_blank" });
   assert.ok(!links.some((l) => (l.href || "").toLowerCase().startsWith("javascript")), JSON.stringify(links));

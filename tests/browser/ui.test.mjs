@@ -173,6 +173,33 @@ test("an MCP server on a closed port: an 'MCP server unavailable' banner, and th
   await page.context().close();
 });
 
+test("every error kind and HTTP problem has a banner title in both languages", async () => {
+  const page = await open(browser, agent.base);
+  const titles = await page.evaluate(() => {
+    const kinds = ["throttled", "access_denied", "mcp_unavailable", "limit", "model", "internal", "busy", "rejected", "unavailable"];
+    const out = {};
+    for (const lang of ["en", "ja"]) {
+      state.lang = lang;
+      out[lang] = kinds.map((kind) => banner(kind, "<b>server text</b>").querySelector(".banner-title").textContent);
+      out[`${lang}-countdown`] = banner("throttled", "", 5).querySelector(".banner-title").textContent;
+    }
+    out.texts = [...document.querySelectorAll(".banner-text")].map((el) => el.textContent);
+    out.bold = document.querySelectorAll("#banners b").length;
+    return out;
+  });
+  for (const lang of ["en", "ja"]) {
+    const kinds = ["throttled", "access_denied", "mcp_unavailable", "limit", "model", "internal", "busy", "rejected", "unavailable"];
+    titles[lang].forEach((title, i) => {
+      assert.ok(title && title !== kinds[i] && !title.includes("undefined"), `${lang} ${kinds[i]}: ${title}`);
+    });
+  }
+  assert.equal(titles["en-countdown"], "The model is throttled; retrying in 5 s");
+  assert.equal(titles["ja-countdown"], "モデルがスロットリングされています。5 秒後に再試行します");
+  assert.ok(titles.texts.includes("<b>server text</b>"), "the server's message is text");
+  assert.equal(titles.bold, 0);
+  await page.context().close();
+});
+
 test("the SSE parser gives the same events however the stream is split, with LF, CRLF or CR", async () => {
   const page = await open(browser, agent.base);
   const result = await page.evaluate(() => {
