@@ -26,16 +26,7 @@ const open = (base, options) => openPage(browser, base, options);
 test("English question: offline badge, a tool card and an answer naming alice's actions", async () => {
   const page = await open(agent.base);
   assert.equal(await page.textContent("#model"), "Offline mode — no LLM");
-  // Records whether a running card showed its spinner (the tool may finish within milliseconds).
-  await page.evaluate(() => {
-    window.__spinner = false;
-    new MutationObserver(() => {
-      const spinner = document.querySelector(".tool-running .spinner");
-      if (spinner && getComputedStyle(spinner).display !== "none") window.__spinner = true;
-    }).observe(document.getElementById("log"), { subtree: true, childList: true, attributes: true });
-  });
   const answer = await ask(page, "what did alice do yesterday?");
-  assert.equal(await page.evaluate(() => window.__spinner), true, "the running card had a spinner");
   assert.equal(await answer.locator(".tool-running").count(), 0);
   assert.equal(await answer.getAttribute("data-done"), "end_turn");
   const card = answer.locator(".tool").first();

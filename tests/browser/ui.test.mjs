@@ -200,6 +200,39 @@ test("every error kind and HTTP problem has a banner title in both languages", a
   await page.context().close();
 });
 
+test("a running tool card spins until tool_end; its input and output are text", async () => {
+  const page = await open(browser, agent.base);
+  // tool_start and tool_end often arrive in one chunk, so drive the page's own event handler.
+  const seen = await page.evaluate(() => {
+    const answer = addMessage("assistant", "");
+    const spinning = () => {
+      const spinner = document.querySelector(".tool .spinner");
+      const style = getComputedStyle(spinner);
+      return { display: style.display, animation: style.animationName, status: document.querySelector(".tool .status").textContent };
+    };
+    handleEvent(answer, "tool_start", { id: "t1", name: "lookup_events", input: { attribute_value: "<img src=x onerror=alert(1)>" } });
+    const running = spinning();
+    handleEvent(answer, "tool_end", { id: "t1", name: "lookup_events", status: "error", duration_ms: 7, output: "<script>alert(1)</script>" });
+    const done = spinning();
+    const card = document.querySelector(".tool");
+    return { running, done, classes: card.className, duration: card.querySelector(".duration").textContent,
+      input: card.querySelector(".input").textContent, output: card.querySelector(".output").textContent,
+      elements: card.querySelectorAll("img, script").length };
+  });
+  assert.notEqual(seen.running.display, "none", "the spinner shows while running");
+  assert.equal(seen.running.animation, "spin");
+  assert.equal(seen.running.status, "running…");
+  assert.equal(seen.done.display, "none");
+  assert.equal(seen.done.status, "error");
+  assert.match(seen.classes, /\btool-error\b/);
+  assert.equal(seen.duration, "7 ms");
+  assert.match(seen.input, /"attribute_value": "<img src=x onerror=alert\(1\)>"/);
+  assert.equal(seen.output, "<script>alert(1)</script>");
+  assert.equal(seen.elements, 0);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test("the SSE parser gives the same events however the stream is split, with LF, CRLF or CR", async () => {
   const page = await open(browser, agent.base);
   const result = await page.evaluate(() => {
