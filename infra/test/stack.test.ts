@@ -201,3 +201,22 @@ test('Lambda and task architectures follow the configuration', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: Match.objectLike({ CpuArchitecture: ecs }) });
   }
 });
+
+test('the ALB reaches out only to the tasks, plus HTTPS to the identity provider when OIDC is on', () => {
+  const egressOf = (template: Template) => {
+    const groups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Chat ALB') } });
+    const inline = Object.values(groups).flatMap((g) => g.Properties.SecurityGroupEgress ?? []);
+    const separate = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress'));
+    return { inline, separate };
+  };
+  const plain = egressOf(synth(CIDRS).template);
+  assert.deepEqual(plain.inline, [], 'no egress to the internet');
+  assert.equal(plain.separate.length, 1);
+  assert.equal(plain.separate[0].Properties.FromPort, 8080);
+  assert.ok(JSON.stringify(plain.separate[0].Properties.DestinationSecurityGroupId).includes('AgentServiceSecurityGroup'));
+
+  // The ALB itself calls the IdP's token and user-info endpoints during authenticate-oidc.
+  const oidc = egressOf(synth(HTTPS).template);
+  assert.deepEqual(oidc.inline.map((r: { CidrIp: string; FromPort: number; IpProtocol: string }) => `${r.IpProtocol}:${r.CidrIp}:${r.FromPort}`), ['tcp:0.0.0.0/0:443']);
+  assert.equal(oidc.separate.length, 1);
+});
