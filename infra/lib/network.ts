@@ -5,7 +5,7 @@
 // through the ALB's security group.
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
 export interface NetworkProps {
@@ -39,7 +39,24 @@ export class Network extends Construct {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs),
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
+    this.restrictDefaultSecurityGroupLogs(props.logRetention);
     this.tasksNeedPublicIp = !withNat;
     this.taskSubnets = { subnetType: withNat ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC };
+  }
+
+  /**
+   * The VPC strips its default security group's rules through a CDK custom resource (feature flag
+   * `@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`), whose Lambda would otherwise log into an
+   * implicit /aws/lambda/... group kept forever: point it at a log group with our retention.
+   */
+  private restrictDefaultSecurityGroupLogs(retention: logs.RetentionDays) {
+    const provider = Stack.of(this).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+    const handler = provider?.node.tryFindChild('Handler');
+    if (!(handler instanceof CfnResource)) return;
+    const logGroup = new logs.LogGroup(this, 'DefaultSecurityGroupRestrictionLogs', {
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    handler.addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
   }
 }

@@ -220,3 +220,19 @@ test('the ALB reaches out only to the tasks, plus HTTPS to the identity provider
   assert.deepEqual(oidc.inline.map((r: { CidrIp: string; FromPort: number; IpProtocol: string }) => `${r.IpProtocol}:${r.CidrIp}:${r.FromPort}`), ['tcp:0.0.0.0/0:443']);
   assert.equal(oidc.separate.length, 1);
 });
+
+test('every Lambda function logs into a log group of the stack that has a retention period', () => {
+  // A function without LoggingConfig would create /aws/lambda/NAME on first run, kept forever.
+  const cases: [Record<string, unknown>, number][] = [[CIDRS, 30], [{ ...CIDRS, natGateways: 0, logRetentionDays: 7 }, 7]];
+  for (const [context, days] of cases) {
+    const { template } = synth(context);
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function'));
+    assert.ok(functions.length >= 2, 'the MCP server and CDK\'s default-security-group handler');
+    for (const [id, fn] of functions) {
+      const ref = fn.Properties.LoggingConfig?.LogGroup?.Ref;
+      assert.ok(ref && groups[ref], `${id} logs into a log group of the stack`);
+      assert.equal(groups[ref].Properties.RetentionInDays, days, id);
+    }
+  }
+});
