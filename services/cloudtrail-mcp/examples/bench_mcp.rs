@@ -158,12 +158,21 @@ async fn main() {
         load(&url, seconds, Arc::new(lookup)).await;
     let rss_after_load = rss_kib(child.id());
 
-    // Bytes for the same 50 events: the compact answer vs the raw CloudTrail records.
-    let page = tool_text(&post(&client, &url, body("tools/call", json!({"name": "lookup_events", "arguments": {"start_time": "7d ago", "max_results": 50}}))).await.unwrap());
-    let events = page["events"].as_array().unwrap();
+    // Bytes for the same 50 events: the compact (default) answer vs the raw CloudTrail records,
+    // fetched one by one with the ids from the same page in `detail` form.
+    let lookup_50 = |detail: bool| {
+        body(
+            "tools/call",
+            json!({"name": "lookup_events", "arguments": {"start_time": "7d ago", "max_results": 50, "detail": detail}}),
+        )
+    };
+    let page = tool_text(&post(&client, &url, lookup_50(false)).await.unwrap());
+    let rows = page["events"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
     let compact_bytes = serde_json::to_string(&page).unwrap().len();
+    let detailed = tool_text(&post(&client, &url, lookup_50(true)).await.unwrap());
     let mut raw_bytes = 0;
-    for event in events {
+    for event in detailed["events"].as_array().unwrap() {
         let id = event["event_id"].as_str().unwrap();
         let full = tool_text(
             &post(
@@ -212,9 +221,5 @@ async fn main() {
         "50 events: compact answer {compact_bytes} bytes, raw records {raw_bytes} bytes ({:.1}% of raw)",
         compact_bytes as f64 * 100.0 / raw_bytes.max(1) as f64
     );
-    assert_eq!(
-        events.len(),
-        50,
-        "the sample should hold 50 events in 7 days"
-    );
+    assert_eq!(rows.len(), 50, "the sample should hold 50 events in 7 days");
 }

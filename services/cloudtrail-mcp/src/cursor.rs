@@ -16,18 +16,24 @@ use sha2::Sha256;
 
 use crate::source::Filter;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const MAC_LEN: usize = 16;
 
-/// What a cursor resumes.
+/// What a cursor resumes. Short field names and epoch seconds: the cursor is opaque, and it
+/// goes into the model's context with every page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CursorState {
     /// The id of the source that issued it ([`crate::source::EventSource::id`]).
+    #[serde(rename = "s")]
     pub source: String,
+    #[serde(rename = "a", with = "jiff::fmt::serde::timestamp::second::required")]
     pub start: Timestamp,
+    #[serde(rename = "b", with = "jiff::fmt::serde::timestamp::second::required")]
     pub end: Timestamp,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
     /// The source's page token for the next page.
+    #[serde(rename = "t")]
     pub next_token: String,
 }
 

@@ -13,6 +13,7 @@ pub mod run;
 pub mod sample;
 pub mod source;
 pub mod summary;
+pub mod table;
 pub mod time;
 pub mod tools;
 

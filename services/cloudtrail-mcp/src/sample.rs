@@ -48,11 +48,7 @@ pub struct Call {
 
 /// Generates the sample: records sorted newest first, all before `anchor`.
 pub fn generate(anchor: Timestamp, seed: u64) -> Vec<Value> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let anchor = anchor.round(jiff::Unit::Second).unwrap_or(anchor);
-    let mut calls = actors::background(&mut rng, anchor, BACKGROUND_EVENTS);
-    calls.extend(story::storyline(anchor));
-    let mut records: Vec<Value> = calls.iter().map(|c| record(c, &mut rng)).collect();
+    let mut records: Vec<Value> = records(anchor, seed).collect();
     records.sort_by(|a, b| {
         let key = |v: &Value| {
             (
@@ -63,6 +59,16 @@ pub fn generate(anchor: Timestamp, seed: u64) -> Vec<Value> {
         key(b).cmp(&key(a))
     });
     records
+}
+
+/// The same records as [`generate`], unsorted and one at a time, so an index can be built
+/// without holding every record as a JSON tree at once (that peak stayed in the process's RSS).
+pub fn records(anchor: Timestamp, seed: u64) -> impl Iterator<Item = Value> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let anchor = anchor.round(jiff::Unit::Second).unwrap_or(anchor);
+    let mut calls = actors::background(&mut rng, anchor, BACKGROUND_EVENTS);
+    calls.extend(story::storyline(anchor));
+    calls.into_iter().map(move |call| record(&call, &mut rng))
 }
 
 fn uuid(rng: &mut fastrand::Rng) -> String {

@@ -52,7 +52,7 @@ async fn calls_return_results_tool_errors_and_protocol_errors() {
     let output = tools
         .call_tool(
             "lookup_events",
-            json!({"start_time": "7d ago", "attribute_key": "Username", "attribute_value": "bob", "max_results": 5}),
+            json!({"start_time": "7d ago", "attribute_key": "Username", "attribute_value": "bob", "max_results": 5, "detail": true}),
         )
         .await
         .unwrap();

@@ -27,8 +27,9 @@ pub struct LogArchive {
 impl LogArchive {
     /// Indexes records (for the built-in sample). Records that are not CloudTrail events
     /// (no `eventID`/`eventTime`) are skipped.
-    pub fn from_records(id: &str, records: Vec<Value>) -> Self {
-        let mut events: Vec<RawEvent> = records.iter().filter_map(raw_event).collect();
+    pub fn from_records(id: &str, records: impl IntoIterator<Item = Value>) -> Self {
+        let mut events: Vec<RawEvent> = records.into_iter().filter_map(|r| raw_event(&r)).collect();
+        events.shrink_to_fit();
         sort_newest_first(&mut events);
         Self {
             id: id.to_owned(),

@@ -57,7 +57,7 @@ impl SampleSource {
         self.archive
             .get_or_init(|| async move {
                 tokio::task::spawn_blocking(move || {
-                    LogArchive::from_records(SAMPLE_ID, sample::generate(anchor, seed))
+                    LogArchive::from_records(SAMPLE_ID, sample::records(anchor, seed))
                 })
                 .await
                 .expect("sample generation does not panic")

@@ -13,12 +13,12 @@ use crate::source::{AttributeKey, Filter, Query};
 
 pub const NAME: &str = "get_event";
 pub const DESCRIPTION: &str = "Get one CloudTrail event in full (the raw CloudTrail record, size-capped) \
-by its `event_id` as returned by lookup_events. Searches the last 90 days unless a window is given.";
+by its `event_id` (lookup_events gives ids with `detail: true`). Searches the last 90 days unless a window is given.";
 
 /// Arguments of `get_event`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct GetEventArgs {
-    /// The event id (a UUID such as `3f0a...`), from lookup_events.
+    /// The event id (a UUID such as `3f0a...`), from lookup_events with `detail: true`.
     pub event_id: String,
     /// Optional start of the window to search. Default: 90 days ago.
     pub start_time: Option<String>,

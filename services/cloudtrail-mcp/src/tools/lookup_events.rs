@@ -10,13 +10,16 @@ use crate::cursor::CursorState;
 use crate::error::ToolError;
 use crate::project::{CompactEvent, ProjectionOptions, project};
 use crate::source::{AttributeKey, Filter, Query};
+use crate::table::EventTable;
 
 pub const NAME: &str = "lookup_events";
 pub const DESCRIPTION: &str = "Look up AWS CloudTrail management events in a time window, newest first, \
 optionally filtered by ONE attribute (Username, EventName, EventSource, ResourceName, ResourceType, \
-ReadOnly, AccessKeyId or EventId). Returns compact events (time, action, service, principal, region, \
-error, resources, shortened request parameters) and `next_cursor` for the next page: to continue, pass \
-only `cursor`. Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \
+ReadOnly, AccessKeyId or EventId). Returns a table: each event is a row of `columns` (event_time, \
+event_name, service, region, principal, source_ip, user_agent, read_only, error, resources, \
+request_parameters); region, principal, source_ip, user_agent and error are keys into the `regions`, \
+`principals`, `source_ips`, `user_agents` and `errors` dictionaries. `detail: true` returns whole event objects instead, with event ids (for \
+get_event) and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \
 `yesterday` (midnight in `timezone`), or `24h ago`/`7d ago`. Use summarize_activity first for broad questions.";
 
 const DEFAULT_MAX: u32 = 50;
@@ -40,15 +43,37 @@ pub struct LookupEventsArgs {
     pub max_results: Option<u32>,
     /// `next_cursor` from a previous answer; pass it alone to get the next page.
     pub cursor: Option<String>,
-    /// Include longer request parameters and response elements. Default false.
+    /// Return whole event objects with longer request parameters and response elements instead
+    /// of the table. Default false.
     pub detail: Option<bool>,
+}
+
+/// The events: a table by default, whole objects with `detail`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Events {
+    Table(EventTable),
+    Detailed { events: Vec<CompactEvent> },
+}
+
+impl Events {
+    fn of(events: &[CompactEvent], detail: bool) -> Self {
+        if detail {
+            Events::Detailed {
+                events: events.to_vec(),
+            }
+        } else {
+            Events::Table(EventTable::new(events))
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct Answer {
     window: WindowOut,
     filter: Option<Filter>,
-    events: Vec<CompactEvent>,
+    #[serde(flatten)]
+    events: Events,
     returned: usize,
     next_cursor: Option<String>,
     truncated: bool,
@@ -114,7 +139,7 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, To
         window: WindowOut::new(start, end),
         filter,
         returned: events.len(),
-        events,
+        events: Events::of(&events, options.detail),
         next_cursor,
         truncated: false,
         note: None,
@@ -122,14 +147,15 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, To
     let budget = Budget::new(ctx.settings.max_response_bytes);
     let mut text = budget.render(&answer);
     let mut omitted = 0;
-    while !budget.fits(&text) && !answer.events.is_empty() {
+    while !budget.fits(&text) && !events.is_empty() {
         // Drop a share proportional to the overshoot, at least one event, newest kept.
         let over = text.len() - budget.limit();
-        let per_event = text.len() / answer.events.len().max(1);
-        let drop = (over / per_event.max(1)).max(1).min(answer.events.len());
-        answer.events.truncate(answer.events.len() - drop);
+        let per_event = text.len() / events.len().max(1);
+        let drop = (over / per_event.max(1)).max(1).min(events.len());
+        events.truncate(events.len() - drop);
         omitted += drop;
-        answer.returned = answer.events.len();
+        answer.events = Events::of(&events, options.detail);
+        answer.returned = events.len();
         answer.truncated = true;
         answer.note = Some(format!(
             "{omitted} older events of this page did not fit in the {} byte response limit and were left out; repeat with a smaller max_results (or narrower window) to see them",

@@ -100,3 +100,38 @@ pub fn call_body(tool: &str, arguments: Value) -> String {
                        "params": {"name": tool, "arguments": arguments}})
     .to_string()
 }
+
+/// The events of a `lookup_events` table answer as objects keyed by column name, with the
+/// dictionary keys (principal, region, source IP, user agent, error) replaced by their entries.
+pub fn expand(page: &Value) -> Vec<Value> {
+    let columns: Vec<&str> = page["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a table answer: {page}"))
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let dictionary = |column: &str| match column {
+        "principal" => Some("principals"),
+        "region" => Some("regions"),
+        "source_ip" => Some("source_ips"),
+        "user_agent" => Some("user_agents"),
+        "error" => Some("errors"),
+        _ => None,
+    };
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let mut event = serde_json::Map::new();
+            for (column, value) in columns.iter().zip(row.as_array().unwrap()) {
+                let value = match (dictionary(column), value.as_str()) {
+                    (Some(dict), Some(key)) => page[dict][key].clone(),
+                    _ => value.clone(),
+                };
+                event.insert(column.to_string(), value);
+            }
+            Value::Object(event)
+        })
+        .collect()
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use cloudtrail_mcp::ToolSettings;
 use serde_json::{Value, json};
 
-use crate::helpers::{call, call_ok, client, spawn_app, spawn_app_with};
+use crate::helpers::{call, call_ok, client, expand, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn lists_three_read_only_tools_with_bedrock_valid_names() {
@@ -78,7 +78,7 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
         answer["filter"],
         json!({"attribute_key": "Username", "attribute_value": "alice"})
     );
-    let events = answer["events"].as_array().unwrap();
+    let events = expand(&answer);
     assert!(
         events.len() >= 5,
         "alice should have several events yesterday: {answer}"
@@ -89,7 +89,7 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
         answer["window"]["end"].as_str().unwrap(),
     );
     let mut previous = "9999".to_owned();
-    for event in events {
+    for event in &events {
         assert_eq!(event["principal"]["name"], json!("alice"), "{event}");
         let t = event["event_time"].as_str().unwrap();
         assert!(t >= start && t <= end, "{t} outside {start}..{end}");
@@ -99,7 +99,7 @@ async fn lookup_finds_alices_events_yesterday_and_echoes_the_window() {
         assert!(event.get("userIdentity").is_none() && event.get("eventVersion").is_none());
     }
     assert!(
-        events.iter().any(|e| e["error_code"].is_string()),
+        events.iter().any(|e| e["error"]["code"].is_string()),
         "alice has a denied call yesterday"
     );
     assert!(
@@ -125,6 +125,8 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
                            "attribute_key": "Username", "attribute_value": "bob"});
     let mut all = selection.clone();
     all["max_results"] = json!(200);
+    // `detail` gives whole events, ids included.
+    all["detail"] = json!(true);
     let whole = call_ok(&client, "lookup_events", all).await;
     assert_eq!(
         whole["truncated"],
@@ -145,6 +147,7 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
 
     let mut first = selection;
     first["max_results"] = json!(7);
+    first["detail"] = json!(true);
     let mut page = call_ok(&client, "lookup_events", first).await;
     let mut seen = Vec::new();
     loop {
@@ -164,7 +167,7 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
                 page = call_ok(
                     &client,
                     "lookup_events",
-                    json!({"cursor": cursor, "max_results": 7}),
+                    json!({"cursor": cursor, "max_results": 7, "detail": true}),
                 )
                 .await
             }
@@ -226,7 +229,7 @@ async fn get_event_returns_the_raw_record() {
     let page = call_ok(
         &client,
         "lookup_events",
-        json!({"max_results": 1, "start_time": "2d ago"}),
+        json!({"max_results": 1, "start_time": "2d ago", "detail": true}),
     )
     .await;
     let id = page["events"][0]["event_id"].as_str().unwrap().to_owned();
@@ -286,9 +289,9 @@ async fn source_ips_can_be_redacted_in_code() {
         json!({"start_time": "2d ago", "max_results": 200}),
     )
     .await;
-    let events = page["events"].as_array().unwrap();
+    let events = expand(&page);
     assert!(!events.is_empty());
-    for e in events {
+    for e in &events {
         let ip = e["source_ip"].as_str().unwrap_or("[redacted]");
         assert!(ip == "[redacted]" || ip.ends_with("amazonaws.com"), "{ip}");
     }
@@ -303,8 +306,50 @@ async fn source_ips_can_be_redacted_in_code() {
         "{}",
         s["source_ips"]
     );
-    let id = events[0]["event_id"].as_str().unwrap();
+    let detailed = call_ok(
+        &client,
+        "lookup_events",
+        json!({"start_time": "2d ago", "max_results": 1, "detail": true}),
+    )
+    .await;
+    let ip = detailed["events"][0]["source_ip"].as_str().unwrap();
+    assert!(ip == "[redacted]" || ip.ends_with("amazonaws.com"), "{ip}");
+    let id = detailed["events"][0]["event_id"].as_str().unwrap();
     let full = call_ok(&client, "get_event", json!({"event_id": id})).await;
     let ip = full["event"]["sourceIPAddress"].as_str().unwrap();
     assert!(ip == "[redacted]" || ip.ends_with("amazonaws.com"), "{ip}");
+}
+
+#[tokio::test]
+async fn lookup_answers_a_table_by_default_and_whole_events_with_detail() {
+    let app = spawn_app().await;
+    let client = client(&app).await;
+    let args = json!({"start_time": "7d ago", "max_results": 50});
+    let table = call_ok(&client, "lookup_events", args.clone()).await;
+    let mut detailed_args = args;
+    detailed_args["detail"] = json!(true);
+    let detailed = call_ok(&client, "lookup_events", detailed_args).await;
+    let rows = expand(&table);
+    let objects = detailed["events"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    assert_eq!(objects.len(), 50);
+    // The same events, in the same order, with the same facts.
+    for (row, object) in rows.iter().zip(objects) {
+        assert_eq!(row["event_time"], object["event_time"]);
+        assert_eq!(row["event_name"], object["event_name"]);
+        assert_eq!(row["principal"]["name"], object["principal"]["name"]);
+        assert_eq!(row["source_ip"], object["source_ip"]);
+        assert_eq!(row["error"]["code"], object["error_code"]);
+        assert!(object["event_id"].is_string());
+        assert!(row.get("event_id").is_none());
+    }
+    // Repeated principals are listed once.
+    let principals = table["principals"].as_object().unwrap();
+    assert!(principals.len() < 20, "{}", principals.len());
+    // The table is a fraction of the detailed form.
+    let (small, large) = (table.to_string().len(), detailed.to_string().len());
+    assert!(
+        small * 2 < large,
+        "table {small} bytes, detailed {large} bytes"
+    );
 }

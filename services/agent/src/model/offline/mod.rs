@@ -71,17 +71,23 @@ pub fn plan(intent: &Intent) -> (ToolKind, Value) {
             ..
         } => {
             filter("ResourceName", resource);
-            input["max_results"] = json!(100);
+            detailed_lookup(&mut input);
             ToolKind::Lookup
         }
         Topic::ConsoleLogins => {
             filter("EventName", "ConsoleLogin");
-            input["max_results"] = json!(100);
+            detailed_lookup(&mut input);
             ToolKind::Lookup
         }
         Topic::WhoDid { resource: None, .. } | Topic::Overview => ToolKind::Summarize,
     };
     (kind, input)
+}
+
+/// The planner reads whole event objects (`detail`), not the table an LLM gets by default.
+fn detailed_lookup(input: &mut Value) {
+    input["max_results"] = json!(50);
+    input["detail"] = json!(true);
 }
 
 fn last_question(messages: &[Message]) -> &str {

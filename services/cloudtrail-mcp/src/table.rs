@@ -1,0 +1,260 @@
+//! The default shape of a page of events: a table. Each event is one row of [`COLUMNS`]; values
+//! that repeat across events (principals with their ARN and access key, regions, source IPs,
+//! user agents, errors with their message) are listed once in dictionaries and referenced by key
+//! from the rows. For 50
+//! events this is a small fraction of the raw records, and a model reads it like a CSV.
+//! Event ids are left out of rows (they are the largest column and only `get_event` needs one):
+//! `detail: true` returns whole [`CompactEvent`] objects, ids included, instead.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::project::CompactEvent;
+
+/// `text` cut to `max` characters, ending with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((byte, _)) => format!("{}…", &text[..byte]),
+    }
+}
+
+/// The columns of every row, in order.
+pub const COLUMNS: [&str; 11] = [
+    "event_time",
+    "event_name",
+    "service",
+    "region",
+    "principal",
+    "source_ip",
+    "user_agent",
+    "read_only",
+    "error",
+    "resources",
+    "request_parameters",
+];
+
+/// Request parameters in a row are cut to this many characters (`detail` gives them whole).
+pub const ROW_REQUEST_CHARS: usize = 32;
+/// Error messages in the dictionary are cut to this many characters.
+pub const ERROR_MESSAGE_CHARS: usize = 64;
+
+/// A principal as listed once in the `principals` dictionary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PrincipalEntry {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+}
+
+/// An error as listed once in the `errors` dictionary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ErrorEntry {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One event: values in the order of [`COLUMNS`]; `region`, `principal`, `source_ip`,
+/// `user_agent` and `error` are dictionary keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row(
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+);
+
+/// A page of events as a table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventTable {
+    pub columns: [&'static str; 11],
+    pub principals: BTreeMap<String, PrincipalEntry>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub regions: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_ips: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_agents: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, ErrorEntry>,
+    pub events: Vec<Row>,
+}
+
+/// Interns values into a dictionary with keys `{prefix}1`, `{prefix}2`... in first-seen order.
+struct Interner<T: Ord + Clone> {
+    prefix: &'static str,
+    keys: BTreeMap<T, String>,
+}
+
+impl<T: Ord + Clone> Interner<T> {
+    fn new(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    fn key(&mut self, value: T) -> String {
+        let next = self.keys.len() + 1;
+        let prefix = self.prefix;
+        self.keys
+            .entry(value)
+            .or_insert_with(|| format!("{prefix}{next}"))
+            .clone()
+    }
+
+    fn into_dictionary(self) -> BTreeMap<String, T> {
+        self.keys.into_iter().map(|(v, k)| (k, v)).collect()
+    }
+}
+
+impl EventTable {
+    /// The table of `events` (already projected: redaction applies).
+    pub fn new(events: &[CompactEvent]) -> Self {
+        let mut principals = Interner::new("p");
+        let mut regions = Interner::new("r");
+        let mut source_ips = Interner::new("ip");
+        let mut user_agents = Interner::new("u");
+        let mut errors = Interner::new("e");
+        let rows = events
+            .iter()
+            .map(|e| {
+                let principal = principals.key(PrincipalEntry {
+                    kind: e.principal.kind.clone(),
+                    name: e.principal.name.clone(),
+                    // The account is part of the ARN; listed on its own only without one.
+                    account_id: e
+                        .principal
+                        .arn
+                        .is_none()
+                        .then(|| e.principal.account_id.clone())
+                        .flatten(),
+                    arn: e.principal.arn.clone(),
+                    access_key_id: e.access_key_id.clone(),
+                });
+                let user_agent = e.user_agent.clone().map(|ua| user_agents.key(ua));
+                let error = e.error_code.clone().map(|code| {
+                    errors.key(ErrorEntry {
+                        code,
+                        message: e
+                            .error_message
+                            .as_deref()
+                            .map(|m| shorten(m, ERROR_MESSAGE_CHARS)),
+                    })
+                });
+                Row(
+                    e.event_time.clone(),
+                    e.event_name.clone(),
+                    e.event_source
+                        .strip_suffix(".amazonaws.com")
+                        .unwrap_or(&e.event_source)
+                        .to_owned(),
+                    e.aws_region.clone().map(|r| regions.key(r)),
+                    principal,
+                    e.source_ip.clone().map(|ip| source_ips.key(ip)),
+                    user_agent,
+                    e.read_only,
+                    error,
+                    e.resources.iter().filter_map(|r| r.name.clone()).collect(),
+                    e.request_parameters
+                        .as_deref()
+                        .map(|p| shorten(p, ROW_REQUEST_CHARS)),
+                )
+            })
+            .collect();
+        Self {
+            columns: COLUMNS,
+            principals: principals.into_dictionary(),
+            regions: regions.into_dictionary(),
+            source_ips: source_ips.into_dictionary(),
+            user_agents: user_agents.into_dictionary(),
+            errors: errors.into_dictionary(),
+            events: rows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{Principal, ResourceRef};
+
+    fn event(id: &str, who: &str, error: Option<&str>) -> CompactEvent {
+        CompactEvent {
+            event_id: id.into(),
+            event_time: "2026-11-23T10:00:00Z".into(),
+            event_name: "DeleteBucket".into(),
+            event_source: "s3.amazonaws.com".into(),
+            aws_region: Some("us-east-1".into()),
+            read_only: Some(false),
+            principal: Principal {
+                kind: Some("IAMUser".into()),
+                arn: Some(format!("arn:aws:iam::123456789012:user/{who}")),
+                name: Some(who.into()),
+                account_id: Some("123456789012".into()),
+            },
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            source_ip: Some("203.0.113.10".into()),
+            user_agent: Some("aws-cli/2.15.0".into()),
+            error_code: error.map(str::to_owned),
+            error_message: error.map(|_| "not allowed".to_owned()),
+            resources: vec![ResourceRef {
+                kind: Some("AWS::S3::Bucket".into()),
+                name: Some("logs".into()),
+            }],
+            request_parameters: Some(format!("{{\"bucketName\":\"{}\"}}", "x".repeat(200))),
+            response_elements: None,
+        }
+    }
+
+    #[test]
+    fn repeated_values_are_listed_once_and_referenced() {
+        let table = EventTable::new(&[
+            event("1", "alice", None),
+            event("2", "alice", Some("AccessDenied")),
+            event("3", "bob", Some("AccessDenied")),
+        ]);
+        let json = serde_json::to_value(&table).unwrap();
+        assert_eq!(json["principals"]["p1"]["name"], "alice");
+        assert_eq!(json["principals"]["p2"]["name"], "bob");
+        assert_eq!(json["user_agents"].as_object().unwrap().len(), 1);
+        assert_eq!(json["errors"]["e1"]["code"], "AccessDenied");
+        let rows = json["events"].as_array().unwrap();
+        assert_eq!(rows[0][2], "s3");
+        assert_eq!(rows[0][0], "2026-11-23T10:00:00Z");
+        assert_eq!(rows[0][3], "r1");
+        assert_eq!(json["regions"]["r1"], "us-east-1");
+        assert_eq!(rows[0][5], "ip1");
+        assert_eq!(json["source_ips"]["ip1"], "203.0.113.10");
+        assert_eq!(rows[0][4], "p1");
+        assert_eq!(rows[2][4], "p2");
+        assert_eq!(rows[1][8], "e1");
+        assert_eq!(rows[0][8], serde_json::Value::Null);
+        assert_eq!(rows[0][9], serde_json::json!(["logs"]));
+        assert_eq!(
+            rows[0][10].as_str().unwrap().chars().count(),
+            ROW_REQUEST_CHARS + 1
+        );
+        assert!(json["principals"]["p1"].get("account_id").is_none());
+        assert_eq!(
+            json["columns"].as_array().unwrap().len(),
+            rows[0].as_array().unwrap().len()
+        );
+    }
+}
