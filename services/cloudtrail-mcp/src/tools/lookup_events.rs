@@ -52,7 +52,7 @@ pub struct LookupEventsArgs {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Events {
-    Table(EventTable),
+    Table(Box<EventTable>),
     Detailed { events: Vec<CompactEvent> },
 }
 
@@ -63,7 +63,7 @@ impl Events {
                 events: events.to_vec(),
             }
         } else {
-            Events::Table(EventTable::new(events))
+            Events::Table(Box::new(EventTable::new(events)))
         }
     }
 }
