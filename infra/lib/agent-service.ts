@@ -124,9 +124,15 @@ export class AgentService extends Construct {
       description: 'Chat ALB: ingress only from the configured CIDR ranges',
     });
     const ports = https ? [80, 443] : [80];
+    if (props.oidc && props.allowedCidrs.some((cidr) => cidr.endsWith('/0'))) {
+      Validations.of(albSecurityGroup).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-EC23',
+        reason: 'Open to the internet on purpose and only with OIDC: the HTTPS listener authenticates every '
+          + 'request with the identity provider before forwarding it, and port 80 only redirects to HTTPS.',
+      });
+    }
     for (const cidr of props.allowedCidrs) {
-      const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
-      for (const port of ports) albSecurityGroup.addIngressRule(peer, ec2.Port.tcp(port), `chat from ${cidr}`);
+      for (const port of ports) albSecurityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), `chat from ${cidr}`);
     }
     const accessLogs = new s3.Bucket(this, 'AlbAccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,

@@ -1,5 +1,6 @@
 // The app's configuration: typed, validated settings read from CDK context (cdk.json or `-c`).
 // Only bin/app.ts calls `configFromContext`; constructs receive typed props.
+import { isIPv4 } from 'node:net';
 
 /** OIDC authentication on the ALB (works with any OIDC provider, Cognito included). */
 export interface OidcConfig {
@@ -34,7 +35,16 @@ export interface AppConfig {
 
 export class ConfigError extends Error {}
 
-const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$|^[0-9a-fA-F:]+\/\d{1,3}$/;
+/** An IPv4 CIDR range; IPv6 is refused by name (the ALB listens on IPv4 only). */
+function checkCidr(cidr: string): void {
+  if (cidr.includes(':')) {
+    throw new ConfigError(`context allowedCidrs: ${JSON.stringify(cidr)} is an IPv6 range; the ALB listens on IPv4 only`);
+  }
+  const [address, prefix, ...rest] = cidr.split('/');
+  if (rest.length > 0 || !isIPv4(address) || !/^\d{1,2}$/.test(prefix ?? '') || Number(prefix) > 32) {
+    throw new ConfigError(`context allowedCidrs: ${JSON.stringify(cidr)} is not a CIDR range such as 203.0.113.0/24`);
+  }
+}
 
 function list(value: unknown, name: string): string[] {
   if (value === undefined || value === null || value === '') return [];
@@ -79,9 +89,7 @@ const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545
 /** Reads and validates the configuration; `get` returns a context value by key. */
 export function configFromContext(get: (key: string) => unknown): AppConfig {
   const allowedCidrs = list(get('allowedCidrs'), 'allowedCidrs');
-  for (const cidr of allowedCidrs) {
-    if (!CIDR.test(cidr)) throw new ConfigError(`context allowedCidrs: ${JSON.stringify(cidr)} is not a CIDR range such as 203.0.113.0/24`);
-  }
+  allowedCidrs.forEach(checkCidr);
   const architecture = (str(get('architecture')) ?? 'arm64') as Arch;
   if (architecture !== 'arm64' && architecture !== 'x86_64') {
     throw new ConfigError(`context architecture must be arm64 or x86_64, got ${JSON.stringify(architecture)}`);
@@ -113,6 +121,11 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
   const certificateArn = str(get('certificateArn'));
   if (oidc && !certificateArn) {
     throw new ConfigError('OIDC authentication needs HTTPS: set certificateArn (and domainName)');
+  }
+  const internet = allowedCidrs.find((cidr) => cidr.endsWith('/0'));
+  if (internet && !oidc) {
+    throw new ConfigError(`context allowedCidrs: ${internet} would open the chat (and through it your CloudTrail) `
+      + 'to the whole internet without authentication: narrow it, or configure HTTPS with OIDC (certificateArn, oidc*)');
   }
   return {
     stackName: str(get('stackName')) ?? 'AwsOpsAgent',

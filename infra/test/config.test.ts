@@ -20,6 +20,10 @@ test('defaults: arm64, one NAT gateway, nobody allowed, 30-day logs', () => {
 test('bad values are refused with a message naming them', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ allowedCidrs: ['10.0.0.1'] }, /allowedCidrs: "10.0.0.1" is not a CIDR/],
+    [{ allowedCidrs: ['10.0.0.300/24'] }, /allowedCidrs: "10.0.0.300\/24" is not a CIDR/],
+    [{ allowedCidrs: ['10.0.0.0/33'] }, /allowedCidrs: "10.0.0.0\/33" is not a CIDR/],
+    [{ allowedCidrs: '203.0.113.0/24,2001:db8::/32' }, /"2001:db8::\/32" is an IPv6 range; the ALB listens on IPv4 only/],
+    [{ allowedCidrs: ['0.0.0.0/0'] }, /allowedCidrs: 0\.0\.0\.0\/0 would open the chat .* without authentication/],
     [{ architecture: 'arm' }, /architecture must be arm64 or x86_64/],
     [{ natGateways: 5 }, /natGateways must be an integer from 0 to 2/],
     [{ logRetentionDays: 10 }, /logRetentionDays must be one of/],

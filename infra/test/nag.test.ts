@@ -7,8 +7,8 @@ import { synth } from './helpers.ts';
 const configs: Record<string, Record<string, unknown>> = {
   default: { allowedCidrs: ['203.0.113.0/24'] },
   'no NAT, x86_64': { allowedCidrs: ['203.0.113.0/24'], natGateways: 0, architecture: 'x86_64' },
-  'https + oidc': {
-    allowedCidrs: ['203.0.113.0/24', '2001:db8::/32'],
+  'https + oidc, open to the internet': {
+    allowedCidrs: ['0.0.0.0/0'],
     certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc',
     domainName: 'chat.example.com',
     oidcIssuer: 'https://idp.example.com',
