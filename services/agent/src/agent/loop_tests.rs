@@ -96,8 +96,15 @@ async fn tool_use_then_answer_keeps_pairs() {
     assert_eq!(run.end, RunEnd::EndTurn);
     assert_eq!(
         names(&run.events),
-        ["tool_start", "tool_end", "text", "done"]
+        ["tool_start", "tool_end", "status", "text", "done"]
     );
+    assert!(matches!(
+        &run.events[2],
+        AgentEvent::Status {
+            kind: StatusKind::Thinking,
+            ..
+        }
+    ));
     assert_eq!(run.history.len(), 4);
     // The second model call saw the tool result.
     let second = &model.requests.lock().unwrap()[1];

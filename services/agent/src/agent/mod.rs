@@ -139,6 +139,14 @@ impl Agent {
                 return self.limit(events, format!("model turns ({calls})"));
             }
             calls += 1;
+            if calls > 1 {
+                // The model now reads tool results; with an LLM that can take seconds.
+                let _ = events.send(AgentEvent::Status {
+                    kind: StatusKind::Thinking,
+                    message: "reading the tool results".into(),
+                    retry_in_secs: None,
+                });
+            }
             let turn = match self
                 .call_model(
                     history,
