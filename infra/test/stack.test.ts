@@ -236,3 +236,13 @@ test('every Lambda function logs into a log group of the stack that has a retent
     }
   }
 });
+
+test('with HTTPS the configured CIDR ranges may reach ports 443 and 80 (the redirect), nothing else', () => {
+  const { template } = synth({ ...HTTPS, allowedCidrs: ['203.0.113.0/24', '198.51.100.7/32'] });
+  const groups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Chat ALB') } });
+  const ingress = Object.values(groups).flatMap((g) => g.Properties.SecurityGroupIngress ?? []) as { CidrIp: string; FromPort: number; ToPort: number }[];
+  assert.deepEqual(ingress.map((r) => `${r.CidrIp}:${r.FromPort}-${r.ToPort}`).sort(), [
+    '198.51.100.7/32:443-443', '198.51.100.7/32:80-80', '203.0.113.0/24:443-443', '203.0.113.0/24:80-80',
+  ]);
+  template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1); // the tasks' rule: from the ALB only
+});
