@@ -15,16 +15,18 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 /** cdk.json's context: the same feature flags and defaults as `cdk synth`. */
 const appContext: Record<string, unknown> = JSON.parse(readFileSync(path.join(repoRoot, 'infra', 'cdk.json'), 'utf8')).context;
 
-export function synth(context: Record<string, unknown> = {}, { nag = false } = {}) {
+/** `nag` adds cdk-nag's AwsSolutions checks; `outdir` is where the cloud assembly (and the
+ *  validation report) goes (default: a temporary directory). */
+export function synth(context: Record<string, unknown> = {}, { nag = false, outdir }: { nag?: boolean; outdir?: string } = {}) {
   const merged = { ...appContext, ...context };
-  const app = new App({ context: { ...merged, 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir, context: { ...merged, 'aws:cdk:bundling-stacks': [] } });
   const config = configFromContext((key) => merged[key]);
   const stack = new AgentStack(app, 'Test', {
     config,
     repoRoot,
     env: { account: '123456789012', region: 'ap-northeast-1' },
   });
-    if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   const template = Template.fromStack(stack);
   return { app, stack, template };
 }

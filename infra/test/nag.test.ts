@@ -2,6 +2,9 @@
 // no-NAT and the HTTPS + OIDC configurations: synthesis fails on any unacknowledged finding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { synth } from './helpers.ts';
 
 const configs: Record<string, Record<string, unknown>> = {
@@ -29,5 +32,54 @@ for (const [name, context] of Object.entries(configs)) {
       failure = String((error as Error).message ?? error);
     }
     assert.equal(failure, '', failure);
+  });
+}
+
+// Every acknowledged finding, where it is acknowledged and on which resource: a new suppression (or
+// one moved up to a wider scope, which would hide more) must be reviewed and listed here.
+const commonAcknowledgements = [
+  'AwsSolutions-ECS2 @ Test/Agent/Task -> Test/Agent/Task/Resource',
+  'AwsSolutions-IAM5[Resource::*] @ Test/Agent/Task/ExecutionRole -> Test/Agent/Task/ExecutionRole/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::<McpLogs4DA55288.Arn>:log-stream:*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0] @ Test/Agent/TaskRole -> Test/Agent/TaskRole/DefaultPolicy/Resource',
+  'AwsSolutions-S1 @ Test/Agent/AlbAccessLogs -> Test/Agent/AlbAccessLogs/Resource',
+];
+const expectedAcknowledgements: Record<string, string[]> = {
+  default: commonAcknowledgements,
+  'no NAT, x86_64': commonAcknowledgements,
+  'https + oidc, open to the internet': [
+    ...commonAcknowledgements,
+    'AwsSolutions-EC23 @ Test/Agent/AlbSecurityGroup -> Test/Agent/AlbSecurityGroup/Resource',
+  ],
+};
+
+interface Suppressed {
+  acknowledgedId: string;
+  acknowledgedAt: string;
+  reason: string;
+  violatingConstructs: { constructPath: string }[];
+}
+
+for (const [name, context] of Object.entries(configs)) {
+  test(`cdk-nag: exactly the reviewed acknowledgements, each with its reason (${name})`, () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'nag-'));
+    try {
+      synth(context, { nag: true, outdir });
+      const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+      const plugin = report.pluginReports.find((p: { pluginName: string }) => p.pluginName === 'AwsSolutions');
+      assert.equal(plugin.conclusion, 'success');
+      assert.deepEqual(plugin.violations, []);
+      const suppressed = plugin.suppressedViolations as Suppressed[];
+      const seen = suppressed.flatMap((s) => s.violatingConstructs.map((c) =>
+        `${s.acknowledgedId.replace('AwsSolutions::', '')} @ ${s.acknowledgedAt} -> ${c.constructPath}`)).sort();
+      assert.deepEqual(seen, [...expectedAcknowledgements[name]].sort());
+      for (const s of suppressed) {
+        // A reason says why the finding does not apply here, not just that it was looked at.
+        assert.ok(s.reason.length >= 80, `${s.acknowledgedId}: reason too short: ${s.reason}`);
+      }
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 }
