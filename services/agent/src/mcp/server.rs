@@ -65,6 +65,16 @@ impl McpServer {
         }
     }
 
+    /// A transport failure in words a user can act on: the URL and the root cause (connection
+    /// refused, timed out, HTTP status...), without the transport's type names.
+    fn transport_failure(&self, error: &(dyn std::error::Error + 'static)) -> ToolError {
+        let mut root: &(dyn std::error::Error + 'static) = error;
+        while let Some(source) = root.source() {
+            root = source;
+        }
+        self.unavailable(format!("cannot reach {}: {root}", self.url))
+    }
+
     /// The live connection, opening one (initialize handshake) if there is none.
     async fn connection(&self) -> Result<Connection, ToolError> {
         let mut slot = self.connection.lock().await;
@@ -101,7 +111,7 @@ impl McpServer {
                     self.connect_timeout.as_secs()
                 ))
             })?
-            .map_err(|e| self.unavailable(e))?;
+            .map_err(|e| self.transport_failure(&e))?;
         let connection = Arc::new(service);
         *slot = Some(connection.clone());
         Ok(connection)
@@ -141,7 +151,7 @@ impl McpServer {
             Ok(tools) => Ok(tools),
             Err(error) => {
                 self.forget_connection().await;
-                Err(self.unavailable(error))
+                Err(self.transport_failure(&error))
             }
         }
     }
@@ -196,7 +206,7 @@ impl McpServer {
             Err(error) => {
                 self.forget_connection().await;
                 self.invalidate_tools().await;
-                Err(self.unavailable(error))
+                Err(self.transport_failure(&error))
             }
         }
     }
