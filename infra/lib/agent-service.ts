@@ -161,9 +161,12 @@ export class AgentService extends Construct {
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,
-      allowAllOutbound: true,
+      allowAllOutbound: false,
       description: 'Agent tasks: ingress only from the chat ALB',
     });
+    // Everything the tasks call is HTTPS: Bedrock, the Function URL, ECR and CloudWatch Logs. (DNS
+    // and the task credentials endpoint are link-local and not filtered by security groups.)
+    serviceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and the MCP Function URL');
     serviceSecurityGroup.addIngressRule(albSecurityGroup, ec2.Port.tcp(8080), 'from the ALB');
     albSecurityGroup.addEgressRule(serviceSecurityGroup, ec2.Port.tcp(8080), 'to the agent tasks');
 

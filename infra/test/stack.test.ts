@@ -246,3 +246,12 @@ test('with HTTPS the configured CIDR ranges may reach ports 443 and 80 (the redi
   ]);
   template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1); // the tasks' rule: from the ALB only
 });
+
+test('the tasks may only make HTTPS connections', () => {
+  for (const context of [CIDRS, { ...CIDRS, natGateways: 0 }]) {
+    const { template } = synth(context);
+    const groups = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Agent tasks') } });
+    const egress = Object.values(groups).flatMap((g) => g.Properties.SecurityGroupEgress ?? []) as { CidrIp: string; IpProtocol: string; FromPort: number; ToPort: number }[];
+    assert.deepEqual(egress.map((r) => `${r.IpProtocol}:${r.CidrIp}:${r.FromPort}-${r.ToPort}`), ['tcp:0.0.0.0/0:443-443']);
+  }
+});
