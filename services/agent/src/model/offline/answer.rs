@@ -240,12 +240,6 @@ fn activity(v: &Value, principal: Option<&str>, ja: bool, tz: &TimeZone) -> Stri
             out,
             "{subject}イベントは **{scanned} 件**（読み取り {read}、書き込み {write}、失敗 {failed}）。最初 {first}、最後 {last}。\n"
         );
-        let _ = writeln!(out, "- サービス: {}", counts(v, "by_service", 6));
-        if principal.is_none() {
-            let _ = writeln!(out, "- ユーザー: {}", counts(v, "by_principal", 6));
-        }
-        let _ = writeln!(out, "- リージョン: {}", counts(v, "regions", 4));
-        let _ = writeln!(out, "- 送信元 IP: {}\n", counts(v, "source_ips", 4));
     } else {
         let subject = who
             .map(|p| format!("**{p}** made "))
@@ -254,13 +248,18 @@ fn activity(v: &Value, principal: Option<&str>, ja: bool, tz: &TimeZone) -> Stri
             out,
             "{subject}**{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
         );
-        let _ = writeln!(out, "- Services: {}", counts(v, "by_service", 6));
-        if principal.is_none() {
-            let _ = writeln!(out, "- Principals: {}", counts(v, "by_principal", 6));
-        }
-        let _ = writeln!(out, "- Regions: {}", counts(v, "regions", 4));
-        let _ = writeln!(out, "- Source IPs: {}\n", counts(v, "source_ips", 4));
     }
+    let [services, principals, regions, ips] = if ja {
+        ["サービス", "ユーザー", "リージョン", "送信元 IP"]
+    } else {
+        ["Services", "Principals", "Regions", "Source IPs"]
+    };
+    let _ = writeln!(out, "- {services}: {}", counts(v, "by_service", 6));
+    if principal.is_none() {
+        let _ = writeln!(out, "- {principals}: {}", counts(v, "by_principal", 6));
+    }
+    let _ = writeln!(out, "- {regions}: {}", counts(v, "regions", 4));
+    let _ = writeln!(out, "- {ips}: {}\n", counts(v, "source_ips", 4));
     let writes: Vec<&Value> = list(v, "write_actions").iter().collect();
     if !writes.is_empty() {
         let label = if ja { "変更操作" } else { "Changes" };
@@ -404,6 +403,15 @@ fn event_row(e: &Value, tz: &TimeZone) -> Vec<String> {
     ]
 }
 
+/// The header of [`event_row`] tables.
+fn event_header(ja: bool) -> &'static [&'static str] {
+    if ja {
+        &["時刻", "ユーザー", "操作", "送信元 IP", "結果"]
+    } else {
+        &["Time", "Principal", "Action", "Source IP", "Result"]
+    }
+}
+
 fn who_did_events(v: &Value, verb: Verb, resource: &str, ja: bool, tz: &TimeZone) -> String {
     let events = list(v, "events");
     let matching: Vec<Vec<String>> = events
@@ -412,11 +420,7 @@ fn who_did_events(v: &Value, verb: Verb, resource: &str, ja: bool, tz: &TimeZone
         .map(|e| event_row(e, tz))
         .collect();
     let resource = md(resource);
-    let header: &[&str] = if ja {
-        &["時刻", "ユーザー", "操作", "送信元 IP", "結果"]
-    } else {
-        &["Time", "Principal", "Action", "Source IP", "Result"]
-    };
+    let header = event_header(ja);
     let mut out = String::new();
     if matching.is_empty() {
         let _ = writeln!(
@@ -477,11 +481,7 @@ fn logins(v: &Value, ja: bool, tz: &TimeZone) -> String {
             format!("{} console logins:", events.len())
         }
     );
-    let header: &[&str] = if ja {
-        &["時刻", "ユーザー", "操作", "送信元 IP", "結果"]
-    } else {
-        &["Time", "Principal", "Action", "Source IP", "Result"]
-    };
+    let header = event_header(ja);
     table(
         &mut out,
         header,
