@@ -255,3 +255,30 @@ test('the tasks may only make HTTPS connections', () => {
     assert.deepEqual(egress.map((r) => `${r.IpProtocol}:${r.CidrIp}:${r.FromPort}-${r.ToPort}`), ['tcp:0.0.0.0/0:443-443']);
   }
 });
+
+test('context settings reach the resources: model, Bedrock region, desired count, IP redaction', () => {
+  const { template } = synth({
+    ...CIDRS,
+    modelId: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0',
+    bedrockRegion: 'us-west-2',
+    desiredCount: 2,
+    redactSourceIp: true,
+  });
+  template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ CLOUDTRAIL_MCP_REDACT_SOURCE_IP: 'true' }) },
+  });
+  template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+    ContainerDefinitions: [Match.objectLike({
+      Environment: Match.arrayWith([
+        { Name: 'AGENT_BEDROCK_MODEL_ID', Value: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' },
+        { Name: 'AGENT_BEDROCK_REGION', Value: 'us-west-2' },
+      ]),
+    })],
+  });
+  const bedrock = statementsOf(template, 'AgentTaskRole').filter((s) => actions(s).includes('bedrock:InvokeModel'));
+  assert.deepEqual(bedrock.flatMap((s) => s.Resource).sort(), [
+    'arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0',
+    'arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0',
+  ]);
+});
