@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::{Call, SPAN_DAYS};
+use super::{Call, MakeElements, SPAN_DAYS};
 
 /// The sample account.
 pub const ACCOUNT: &str = "123456789012";
@@ -187,7 +187,7 @@ struct Template {
     source: &'static str,
     name: &'static str,
     read_only: bool,
-    make: fn(&mut fastrand::Rng) -> (Value, Value),
+    make: MakeElements,
 }
 
 fn none(_: &mut fastrand::Rng) -> (Value, Value) {
@@ -386,7 +386,6 @@ pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> V
             continue;
         }
         let template = &templates[rng.usize(..templates.len())];
-        let (request, response) = (template.make)(rng);
         // IAM is global and recorded in us-east-1; the rest mostly in the home region.
         let region = match (template.source, rng.u8(..100)) {
             ("iam.amazonaws.com", _) => "us-east-1",
@@ -405,12 +404,9 @@ pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> V
             name: template.name,
             region,
             read_only: template.read_only,
-            request,
-            response: if error.is_some() {
-                Value::Null
-            } else {
-                response
-            },
+            request: Value::Null,
+            response: Value::Null,
+            make: Some(template.make),
             error,
             resources: Vec::new(),
             console: actor.kind == Kind::IamUser && rng.u8(..100) < 15,

@@ -43,6 +43,7 @@ fn call(
         read_only,
         request,
         response: Value::Null,
+        make: None,
         error: None,
         resources: Vec::new(),
         console: false,

@@ -2,9 +2,9 @@
 //! `LookupEvents`, with the same semantics: an inclusive window, at most one attribute with an
 //! exact match, newest first, and a `next_token` for the following page.
 //!
-//! Files are read once into an index sorted newest first (time, then event id, descending). Each
-//! event keeps its record as compact JSON text plus the indexed fields, not a `serde_json::Value`
-//! tree, to keep memory small. `next_token` is a keyset position (`<time nanos>:<event id>` of
+//! Files are read once into an [`Index`]: the fields queries filter on, newest first (time, then
+//! event id, descending), and the records as compact JSON text, compressed, inflated only for
+//! the events a page returns. `next_token` is a keyset position (`<time nanos>:<event id>` of
 //! the last event returned), so paging is stable and needs no server state.
 
 use std::path::{Path, PathBuf};
@@ -13,28 +13,34 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::{AttributeKey, EventSource, Page, Query, RawEvent, Resource, SourceError};
+use super::index::{Index, IndexBuilder};
+use super::{EventSource, Page, Query, RawEvent, Resource, SourceError};
 use crate::project::principal;
 
 /// An in-memory index of CloudTrail records.
 #[derive(Debug)]
 pub struct LogArchive {
     id: String,
-    /// Newest first.
-    events: Vec<RawEvent>,
+    index: Index,
 }
 
 impl LogArchive {
     /// Indexes records (for the built-in sample). Records that are not CloudTrail events
-    /// (no `eventID`/`eventTime`) are skipped.
+    /// (no `eventID`/`eventTime`) are skipped. Records given in time order (either way) are
+    /// read back fastest: their records are then stored side by side.
     pub fn from_records(id: &str, records: impl IntoIterator<Item = Value>) -> Self {
-        let mut events: Vec<RawEvent> = records.into_iter().filter_map(|r| raw_event(&r)).collect();
-        events.shrink_to_fit();
-        sort_newest_first(&mut events);
-        Self {
-            id: id.to_owned(),
-            events,
-        }
+        let mut index = IndexBuilder::default();
+        records
+            .into_iter()
+            .filter_map(|r| raw_event(&r))
+            .for_each(|e| index.add(e));
+        Self::new(id.to_owned(), index.finish())
+    }
+
+    fn new(id: String, index: Index) -> Self {
+        let (record_bytes, stored_bytes) = index.record_bytes();
+        tracing::info!(archive = %id, events = index.len(), record_bytes, stored_bytes, "log archive indexed");
+        Self { id, index }
     }
 
     /// Reads every `*.json.gz` and `*.json` CloudTrail log file below `dir`. Files that are not
@@ -44,7 +50,7 @@ impl LogArchive {
         let mut files = Vec::new();
         collect_files(dir, &mut files)?;
         files.sort();
-        let mut events = Vec::new();
+        let mut index = IndexBuilder::default();
         for file in &files {
             let text = read_log(file)?;
             let parsed: Value = match serde_json::from_str(&text) {
@@ -57,26 +63,27 @@ impl LogArchive {
                 tracing::warn!(file = %file.display(), "skipping a file that is not a CloudTrail log (no Records array)");
                 continue;
             };
-            events.extend(records.iter().filter_map(raw_event));
+            records
+                .iter()
+                .filter_map(raw_event)
+                .for_each(|e| index.add(e));
         }
-        sort_newest_first(&mut events);
-        // Logs delivered twice (overlapping exports) would otherwise show events twice.
-        events.dedup_by(|a, b| a.event_id == b.event_id);
-        tracing::info!(dir = %dir.display(), files = files.len(), events = events.len(), "log archive indexed");
-        Ok(Self {
-            id: format!("archive:{}", dir.display()),
-            events,
-        })
+        tracing::debug!(dir = %dir.display(), files = files.len(), "log files read");
+        // The index keeps one copy of events delivered twice (overlapping exports).
+        Ok(Self::new(
+            format!("archive:{}", dir.display()),
+            index.finish(),
+        ))
     }
 
     /// How many events the archive holds.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.index.len()
     }
 
     /// Whether the archive holds no events.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.index.is_empty()
     }
 }
 
@@ -114,10 +121,6 @@ fn read_log(path: &Path) -> Result<String, SourceError> {
     };
     result.map_err(|e| archive_error(path, format!("cannot decompress or decode: {e}")))?;
     Ok(text)
-}
-
-fn sort_newest_first(events: &mut [RawEvent]) {
-    events.sort_by(|a, b| (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id)));
 }
 
 /// The fields `LookupEvents` indexes, derived from a record the way CloudTrail shows them.
@@ -215,25 +218,6 @@ fn resources(record: &Value) -> Vec<Resource> {
     out
 }
 
-fn matches(event: &RawEvent, key: AttributeKey, value: &str) -> bool {
-    match key {
-        AttributeKey::EventId => event.event_id == value,
-        AttributeKey::EventName => event.event_name == value,
-        AttributeKey::EventSource => event.event_source == value,
-        AttributeKey::Username => event.username.as_deref() == Some(value),
-        AttributeKey::AccessKeyId => event.access_key_id.as_deref() == Some(value),
-        AttributeKey::ReadOnly => event.read_only.map(|r| r.to_string()).as_deref() == Some(value),
-        AttributeKey::ResourceName => event
-            .resources
-            .iter()
-            .any(|r| r.resource_name.as_deref() == Some(value)),
-        AttributeKey::ResourceType => event
-            .resources
-            .iter()
-            .any(|r| r.resource_type.as_deref() == Some(value)),
-    }
-}
-
 fn parse_token(token: &str) -> Result<(Timestamp, &str), SourceError> {
     let invalid =
         || SourceError::InvalidNextToken(format!("`{token}` is not a page token of this archive"));
@@ -258,34 +242,18 @@ impl EventSource for LogArchive {
 
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
         let after = query.next_token.as_deref().map(parse_token).transpose()?;
-        // Newest first: skip everything newer than the window end, and on later pages everything
-        // up to and including the last event already returned.
-        let first = self.events.partition_point(|e| match after {
-            Some((time, id)) => (e.event_time, e.event_id.as_str()) >= (time, id),
-            None => e.event_time > query.end,
-        });
-        let limit = query.max_results.max(1);
-        let mut events = Vec::with_capacity(limit.min(64));
-        let mut more = false;
-        for event in self.events[first..].iter() {
-            if event.event_time < query.start {
-                break;
-            }
-            if event.event_time > query.end {
-                continue;
-            }
-            if let Some(filter) = &query.filter
-                && !matches(event, filter.attribute_key, &filter.attribute_value)
-            {
-                continue;
-            }
-            if events.len() == limit {
-                more = true;
-                break;
-            }
-            events.push(event.clone());
-        }
-        let next_token = match (more, events.last()) {
+        let hits = self.index.find(
+            query.start,
+            query.end,
+            query.filter.as_ref(),
+            after,
+            query.max_results.max(1),
+        );
+        let events = self.index.events(&hits).map_err(|e| SourceError::Archive {
+            path: self.id.clone(),
+            message: format!("a stored record is unreadable: {e}"),
+        })?;
+        let next_token = match (hits.more, events.last()) {
             (true, Some(last)) => Some(format!(
                 "{}:{}",
                 last.event_time.as_nanosecond(),
@@ -300,7 +268,7 @@ impl EventSource for LogArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Filter;
+    use crate::source::{AttributeKey, Filter};
     use serde_json::json;
 
     fn anchor() -> Timestamp {
@@ -372,7 +340,7 @@ mod tests {
             assert!(!events.is_empty(), "{key} {value}");
             assert!(events.iter().all(check), "{key} {value}");
         }
-        let one = archive.events[10].event_id.clone();
+        let one = all(&archive, query(None, 50)).await[10].event_id.clone();
         let events = all(&archive, query(Some((AttributeKey::EventId, &one)), 5)).await;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event_id, one);
@@ -389,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn window_is_inclusive_and_newest_first() {
         let archive = sample();
-        let pivot = archive.events[100].event_time;
+        let pivot = all(&archive, query(None, 500)).await[100].event_time;
         let mut q = query(None, 10_000);
         q.start = pivot;
         q.end = pivot;
@@ -416,6 +384,24 @@ mod tests {
         let ids = |v: &[RawEvent]| v.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&paged), ids(&whole));
         assert!(whole.len() > 7);
+    }
+
+    #[tokio::test]
+    async fn records_come_back_as_given_from_compressed_storage() {
+        let records = crate::sample::generate(anchor(), 42);
+        let archive = LogArchive::from_records("x", records.clone());
+        let (raw, stored) = archive.index.record_bytes();
+        assert!(stored * 5 < raw, "{stored} of {raw} bytes");
+        let events = all(&archive, query(None, 100_000)).await;
+        assert_eq!(events.len(), records.len());
+        let by_id: std::collections::HashMap<&str, &Value> = records
+            .iter()
+            .map(|r| (r["eventID"].as_str().unwrap(), r))
+            .collect();
+        for event in &events {
+            let record: Value = serde_json::from_str(&event.record).unwrap();
+            assert_eq!(&&record, by_id.get(event.event_id.as_str()).unwrap());
+        }
     }
 
     #[tokio::test]
@@ -474,13 +460,12 @@ mod tests {
         assert!(archive.id().starts_with("archive:"));
         // Records survive the round trip through gzip files byte for byte.
         let from_memory = LogArchive::from_records("x", records.clone());
-        for expected in &from_memory.events {
-            let read = archive
-                .events
-                .iter()
-                .find(|e| e.event_id == expected.event_id)
-                .unwrap();
-            assert_eq!(read, expected);
+        let read = all(&archive, query(None, 100_000)).await;
+        let expected = all(&from_memory, query(None, 100_000)).await;
+        assert_eq!(read.len(), expected.len() + 1);
+        for expected in &expected {
+            let read = read.iter().find(|e| e.event_id == expected.event_id);
+            assert_eq!(read, Some(expected));
         }
 
         // A corrupt .json.gz names the file.

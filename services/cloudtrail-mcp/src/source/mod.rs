@@ -8,6 +8,8 @@
 pub mod api;
 pub mod archive;
 pub mod builtin;
+mod index;
+mod records;
 
 use std::fmt;
 

@@ -1,0 +1,390 @@
+//! The in-memory index of a [`LogArchive`](super::archive::LogArchive): for each event the
+//! fields `LookupEvents` filters on, newest first, and where its record text is stored.
+//!
+//! Memory is what limits how large an archive can be served, so an entry is small and holds no
+//! allocation of its own: the strings that repeat across events (event names, sources, user
+//! names, access keys, resources) are kept once in a symbol table and entries hold their
+//! numbers; event ids and resource lists live in one shared buffer each; the records are
+//! compressed in a [`RecordStore`]. A few large buffers also let the allocator give back the
+//! memory of the JSON trees the index was built from, which small allocations among them would
+//! pin. Filtering compares numbers and never touches a record; only the events a page returns
+//! are turned back into [`RawEvent`]s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::records::{RecordRef, RecordStore, RecordStoreBuilder, to_u32};
+use super::{AttributeKey, Filter, RawEvent, Resource};
+
+/// The number of a string in the symbol table.
+type Sym = u32;
+
+#[derive(Debug, Default)]
+struct Symbols {
+    strings: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, Sym>,
+}
+
+impl Symbols {
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&n) = self.numbers.get(s) {
+            return n;
+        }
+        let n = to_u32(self.strings.len());
+        let s: Arc<str> = Arc::from(s);
+        self.strings.push(s.clone());
+        self.numbers.insert(s, n);
+        n
+    }
+
+    fn find(&self, s: &str) -> Option<Sym> {
+        self.numbers.get(s).copied()
+    }
+
+    fn string(&self, n: Sym) -> String {
+        self.strings
+            .get(n as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// A range in one of the index's shared buffers.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn of<T>(buffer: &[T], start: usize) -> Self {
+        Self {
+            start: to_u32(start),
+            len: to_u32(buffer.len() - start),
+        }
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
+}
+
+/// One event. A resource is a (type, name) pair.
+#[derive(Debug)]
+struct Entry {
+    time: Timestamp,
+    event_id: Span,
+    name: Sym,
+    source: Sym,
+    username: Option<Sym>,
+    access_key_id: Option<Sym>,
+    read_only: Option<bool>,
+    resources: Span,
+    record: RecordRef,
+}
+
+type ResourceSyms = (Option<Sym>, Option<Sym>);
+
+/// Adds events one at a time; [`finish`](Self::finish) sorts them.
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    symbols: Symbols,
+    entries: Vec<Entry>,
+    event_ids: String,
+    resources: Vec<ResourceSyms>,
+    records: RecordStoreBuilder,
+}
+
+impl IndexBuilder {
+    /// Adds one event (its `record` is stored compressed).
+    pub fn add(&mut self, event: RawEvent) {
+        let symbols = &mut self.symbols;
+        let first_resource = self.resources.len();
+        self.resources.extend(event.resources.iter().map(|r| {
+            (
+                r.resource_type.as_deref().map(|s| symbols.intern(s)),
+                r.resource_name.as_deref().map(|s| symbols.intern(s)),
+            )
+        }));
+        let resources = Span::of(&self.resources, first_resource);
+        let first_byte = self.event_ids.len();
+        self.event_ids.push_str(&event.event_id);
+        let event_id = Span::of(self.event_ids.as_bytes(), first_byte);
+        self.entries.push(Entry {
+            time: event.event_time,
+            event_id,
+            name: symbols.intern(&event.event_name),
+            source: symbols.intern(&event.event_source),
+            username: event.username.as_deref().map(|s| symbols.intern(s)),
+            access_key_id: event.access_key_id.as_deref().map(|s| symbols.intern(s)),
+            read_only: event.read_only,
+            resources,
+            record: self.records.push(&event.record),
+        });
+    }
+
+    /// The index, newest first (time, then event id, descending). An event id seen twice (logs
+    /// delivered twice) is kept once.
+    pub fn finish(self) -> Index {
+        let mut index = Index {
+            entries: self.entries,
+            symbols: self.symbols,
+            event_ids: self.event_ids,
+            resources: self.resources,
+            records: self.records.finish(),
+        };
+        let mut entries = std::mem::take(&mut index.entries);
+        // Unstable: no merge buffer as large as half the index (keys are unique after dedup).
+        entries.sort_unstable_by(|a, b| index.key(b).cmp(&index.key(a)));
+        entries.dedup_by(|a, b| index.event_id(a) == index.event_id(b));
+        entries.shrink_to_fit();
+        index.entries = entries;
+        index.event_ids.shrink_to_fit();
+        index.resources.shrink_to_fit();
+        index
+    }
+}
+
+/// A sorted, read-only index.
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: Vec<Entry>,
+    symbols: Symbols,
+    event_ids: String,
+    resources: Vec<ResourceSyms>,
+    records: RecordStore,
+}
+
+/// One page of index positions, and whether more match after it.
+#[derive(Debug)]
+pub struct Hits {
+    positions: Vec<usize>,
+    pub more: bool,
+}
+
+impl Index {
+    fn event_id(&self, e: &Entry) -> &str {
+        self.event_ids.get(e.event_id.range()).unwrap_or_default()
+    }
+
+    fn key(&self, e: &Entry) -> (Timestamp, &str) {
+        (e.time, self.event_id(e))
+    }
+
+    fn resources(&self, e: &Entry) -> &[ResourceSyms] {
+        self.resources.get(e.resources.range()).unwrap_or_default()
+    }
+
+    /// How many events the index holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the index holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of record text, and the bytes they take compressed.
+    pub fn record_bytes(&self) -> (usize, usize) {
+        (self.records.raw_bytes(), self.records.stored_bytes())
+    }
+
+    /// Up to `limit` events in `[start, end]` matching `filter`, newest first, beginning after
+    /// the event `after` (time and id) when given.
+    pub fn find(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        filter: Option<&Filter>,
+        after: Option<(Timestamp, &str)>,
+        limit: usize,
+    ) -> Hits {
+        let wanted = self.wanted(filter);
+        // Newest first: skip everything newer than the window end, and on later pages everything
+        // up to and including the last event already returned.
+        let first = self.entries.partition_point(|e| match after {
+            Some(after) => self.key(e) >= after,
+            None => e.time > end,
+        });
+        let mut hits = Hits {
+            positions: Vec::with_capacity(limit.min(64)),
+            more: false,
+        };
+        for (position, entry) in self.entries.iter().enumerate().skip(first) {
+            if entry.time < start {
+                break;
+            }
+            if entry.time > end || !wanted.matches(self, entry) {
+                continue;
+            }
+            if hits.positions.len() == limit {
+                hits.more = true;
+                break;
+            }
+            hits.positions.push(position);
+        }
+        hits
+    }
+
+    /// The events of `hits`, records included.
+    pub fn events(&self, hits: &Hits) -> std::io::Result<Vec<RawEvent>> {
+        let mut reader = self.records.reader();
+        let string = |n: Sym| self.symbols.string(n);
+        let mut events = Vec::with_capacity(hits.positions.len());
+        for entry in hits.positions.iter().filter_map(|&p| self.entries.get(p)) {
+            events.push(RawEvent {
+                event_id: self.event_id(entry).to_owned(),
+                event_time: entry.time,
+                event_name: string(entry.name),
+                event_source: string(entry.source),
+                username: entry.username.map(string),
+                access_key_id: entry.access_key_id.map(string),
+                read_only: entry.read_only,
+                resources: self
+                    .resources(entry)
+                    .iter()
+                    .map(|&(kind, name)| Resource {
+                        resource_type: kind.map(string),
+                        resource_name: name.map(string),
+                    })
+                    .collect(),
+                record: reader.text(entry.record)?,
+            });
+        }
+        Ok(events)
+    }
+
+    fn wanted<'a>(&self, filter: Option<&'a Filter>) -> Wanted<'a> {
+        let Some(filter) = filter else {
+            return Wanted::Any;
+        };
+        let value = filter.attribute_value.as_str();
+        let symbol = || match self.symbols.find(value) {
+            Some(n) => Wanted::Symbol(filter.attribute_key, n),
+            // A string no event has: nothing matches.
+            None => Wanted::Nothing,
+        };
+        match filter.attribute_key {
+            AttributeKey::EventId => Wanted::EventId(value),
+            // CloudTrail compares the text: only "true" and "false" match anything.
+            AttributeKey::ReadOnly => match value {
+                "true" => Wanted::ReadOnly(true),
+                "false" => Wanted::ReadOnly(false),
+                _ => Wanted::Nothing,
+            },
+            _ => symbol(),
+        }
+    }
+}
+
+/// A filter resolved against the symbol table.
+#[derive(Debug, Clone, Copy)]
+enum Wanted<'a> {
+    Any,
+    Nothing,
+    EventId(&'a str),
+    ReadOnly(bool),
+    Symbol(AttributeKey, Sym),
+}
+
+impl Wanted<'_> {
+    fn matches(self, index: &Index, e: &Entry) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Nothing => false,
+            Self::EventId(id) => index.event_id(e) == id,
+            Self::ReadOnly(r) => e.read_only == Some(r),
+            Self::Symbol(key, n) => match key {
+                AttributeKey::EventName => e.name == n,
+                AttributeKey::EventSource => e.source == n,
+                AttributeKey::Username => e.username == Some(n),
+                AttributeKey::AccessKeyId => e.access_key_id == Some(n),
+                AttributeKey::ResourceName => index.resources(e).iter().any(|r| r.1 == Some(n)),
+                AttributeKey::ResourceType => index.resources(e).iter().any(|r| r.0 == Some(n)),
+                AttributeKey::EventId | AttributeKey::ReadOnly => false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, secs: i64, name: &str, user: Option<&str>) -> RawEvent {
+        RawEvent {
+            event_id: id.into(),
+            event_time: Timestamp::from_second(1_700_000_000 + secs).unwrap(),
+            event_name: name.into(),
+            event_source: "s3.amazonaws.com".into(),
+            username: user.map(Into::into),
+            access_key_id: None,
+            read_only: Some(name.starts_with("Get")),
+            resources: vec![Resource {
+                resource_type: Some("AWS::S3::Bucket".into()),
+                resource_name: Some(format!("bucket-{id}")),
+            }],
+            record: format!(r#"{{"eventID":"{id}"}}"#),
+        }
+    }
+
+    fn filter(key: AttributeKey, value: &str) -> Filter {
+        Filter {
+            attribute_key: key,
+            attribute_value: value.into(),
+        }
+    }
+
+    fn ids(index: &Index, filter: Option<&Filter>) -> Vec<String> {
+        let (start, end) = (Timestamp::MIN, Timestamp::MAX);
+        let hits = index.find(start, end, filter, None, 100);
+        let events = index.events(&hits).unwrap();
+        events.into_iter().map(|e| e.event_id).collect()
+    }
+
+    #[test]
+    fn events_come_back_as_added_newest_first_once() {
+        let added = [
+            event("b", 5, "GetObject", Some("alice")),
+            event("a", 9, "DeleteBucket", None),
+            event("c", 5, "GetObject", Some("bob")),
+            event("b", 5, "GetObject", Some("alice")),
+        ];
+        let mut builder = IndexBuilder::default();
+        added.iter().cloned().for_each(|e| builder.add(e));
+        let index = builder.finish();
+        assert_eq!(index.len(), 3);
+        let hits = index.find(Timestamp::MIN, Timestamp::MAX, None, None, 10);
+        let events = index.events(&hits).unwrap();
+        assert_eq!(
+            events,
+            vec![added[1].clone(), added[2].clone(), added[0].clone()]
+        );
+    }
+
+    #[test]
+    fn filters_resolve_through_the_symbol_table() {
+        let mut builder = IndexBuilder::default();
+        builder.add(event("1", 1, "GetObject", Some("alice")));
+        builder.add(event("2", 2, "DeleteBucket", Some("bob")));
+        builder.add(event("3", 3, "GetObject", None));
+        let index = builder.finish();
+        let f = |k, v| ids(&index, Some(&filter(k, v)));
+        assert_eq!(f(AttributeKey::Username, "alice"), ["1"]);
+        assert_eq!(f(AttributeKey::EventName, "GetObject"), ["3", "1"]);
+        assert_eq!(f(AttributeKey::ResourceName, "bucket-2"), ["2"]);
+        assert_eq!(f(AttributeKey::ResourceType, "AWS::S3::Bucket").len(), 3);
+        assert_eq!(f(AttributeKey::ReadOnly, "false"), ["2"]);
+        assert_eq!(f(AttributeKey::EventId, "3"), ["3"]);
+        assert!(f(AttributeKey::ReadOnly, "TRUE").is_empty());
+        assert!(f(AttributeKey::Username, "mallory").is_empty());
+        // A string that exists, under another attribute, does not match.
+        assert!(f(AttributeKey::Username, "GetObject").is_empty());
+        assert!(f(AttributeKey::AccessKeyId, "alice").is_empty());
+        assert_eq!(ids(&index, None), ["3", "2", "1"]);
+    }
+}
