@@ -4,7 +4,7 @@
 //! and user agents) and a query returns only a page of them, so the archive keeps their texts
 //! deflate-compressed in blocks of about 32 KiB and inflates only the blocks a page touches. The
 //! fields queries filter on stay uncompressed in the archive's index, so filtering never
-//! inflates anything. On the built-in sample this stores 3.4 MB of records in about a tenth.
+//! inflates anything. On the built-in sample this keeps 3.5 MB of records in 0.4 MB.
 
 use std::io::Read;
 
