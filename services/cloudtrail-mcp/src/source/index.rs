@@ -137,7 +137,8 @@ impl IndexBuilder {
             records: self.records.finish(),
         };
         let mut entries = std::mem::take(&mut index.entries);
-        // Unstable: no merge buffer as large as half the index (keys are unique after dedup).
+        // Unstable: no merge buffer as large as half the index. Equal keys are one event
+        // delivered twice, so their order does not matter.
         entries.sort_unstable_by(|a, b| index.key(b).cmp(&index.key(a)));
         entries.dedup_by(|a, b| index.event_id(a) == index.event_id(b));
         entries.shrink_to_fit();
