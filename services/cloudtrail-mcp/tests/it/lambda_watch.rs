@@ -64,12 +64,24 @@ fn rpc(method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
 }
 
+/// Generous: a debug build of the function on a loaded 2-core CI machine, not a latency check.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 async fn post(url: &str, host: Option<&str>, body: String) -> reqwest::Result<reqwest::Response> {
+    post_within(url, host, body, CALL_TIMEOUT).await
+}
+
+async fn post_within(
+    url: &str,
+    host: Option<&str>,
+    body: String,
+    timeout: Duration,
+) -> reqwest::Result<reqwest::Response> {
     let mut request = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .body(body);
     if let Some(host) = host {
         request = request.header("host", host);
@@ -92,12 +104,21 @@ async fn lambda_binary_serves_mcp_through_the_function_url() {
         "initialize",
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
     );
-    // The first invocation compiles and boots the function.
+    // The first invocation compiles and boots the function. One request waits for that: a
+    // request given up on stays queued in the emulator as an invocation nobody reads, so retry
+    // only when the emulator is not listening yet or answered at once.
     let deadline = Instant::now() + Duration::from_secs(600);
     let answer: Value = loop {
-        match post(&url, None, initialize.clone()).await {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match post_within(&url, None, initialize.clone(), wait).await {
             Ok(r) if r.status() == 200 => break r.json().await.unwrap(),
-            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(500)).await,
+            Ok(r) if Instant::now() < deadline => {
+                eprintln!("emulator answered {} while booting; retrying", r.status());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) if e.is_connect() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             other => panic!("the function never answered initialize: {other:?}"),
         }
     };
