@@ -15,6 +15,18 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 /** cdk.json's context: the same feature flags and defaults as `cdk synth`. */
 const appContext: Record<string, unknown> = JSON.parse(readFileSync(path.join(repoRoot, 'infra', 'cdk.json'), 'utf8')).context;
 
+/** Context of the HTTPS + OIDC configuration (CIDRs set by each test). */
+export const HTTPS_OIDC = {
+  certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc',
+  domainName: 'chat.example.com',
+  oidcIssuer: 'https://idp.example.com',
+  oidcAuthorizationEndpoint: 'https://idp.example.com/authorize',
+  oidcTokenEndpoint: 'https://idp.example.com/token',
+  oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
+  oidcClientId: 'agent',
+  oidcClientSecretArn: 'arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:oidc-AbCdEf',
+};
+
 /** `nag` adds cdk-nag's AwsSolutions checks; `outdir` is where the cloud assembly (and the
  *  validation report) goes (default: a temporary directory). */
 export function synth(context: Record<string, unknown> = {}, { nag = false, outdir }: { nag?: boolean; outdir?: string } = {}) {

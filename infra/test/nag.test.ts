@@ -5,22 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { synth } from './helpers.ts';
+import { HTTPS_OIDC, synth } from './helpers.ts';
 
 const configs: Record<string, Record<string, unknown>> = {
   default: { allowedCidrs: ['203.0.113.0/24'] },
   'no NAT, x86_64': { allowedCidrs: ['203.0.113.0/24'], natGateways: 0, architecture: 'x86_64' },
-  'https + oidc, open to the internet': {
-    allowedCidrs: ['0.0.0.0/0'],
-    certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc',
-    domainName: 'chat.example.com',
-    oidcIssuer: 'https://idp.example.com',
-    oidcAuthorizationEndpoint: 'https://idp.example.com/authorize',
-    oidcTokenEndpoint: 'https://idp.example.com/token',
-    oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
-    oidcClientId: 'agent',
-    oidcClientSecretArn: 'arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:oidc-AbCdEf',
-  },
+  'https + oidc, open to the internet': { allowedCidrs: ['0.0.0.0/0'], ...HTTPS_OIDC },
 };
 
 for (const [name, context] of Object.entries(configs)) {

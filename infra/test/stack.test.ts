@@ -4,20 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { synth } from './helpers.ts';
+import { HTTPS_OIDC, synth } from './helpers.ts';
 
 const CIDRS = { allowedCidrs: ['203.0.113.0/24'] };
-const HTTPS = {
-  allowedCidrs: ['203.0.113.0/24'],
-  certificateArn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc',
-  domainName: 'chat.example.com',
-  oidcIssuer: 'https://idp.example.com',
-  oidcAuthorizationEndpoint: 'https://idp.example.com/authorize',
-  oidcTokenEndpoint: 'https://idp.example.com/token',
-  oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
-  oidcClientId: 'agent',
-  oidcClientSecretArn: 'arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:oidc-AbCdEf',
-};
+const HTTPS = { ...CIDRS, ...HTTPS_OIDC };
 
 type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown; Effect: string };
 
