@@ -49,29 +49,25 @@ pub struct Standin {
 }
 
 fn frame(event_type: &'static str, payload: Value) -> Bytes {
-    let message = Frame::new(payload.to_string().into_bytes())
-        .add_header(Header::new(
-            ":event-type",
-            HeaderValue::String(event_type.into()),
-        ))
-        .add_header(Header::new(
-            ":content-type",
-            HeaderValue::String("application/json".into()),
-        ))
-        .add_header(Header::new(
-            ":message-type",
-            HeaderValue::String("event".into()),
-        ));
-    let mut out = Vec::new();
-    write_message_to(&message, &mut out).unwrap();
-    out.into()
+    message(("event", ":event-type", event_type), payload)
 }
 
-fn exception(kind: &'static str, message: &str) -> Bytes {
-    let message = Frame::new(json!({"message": message}).to_string().into_bytes())
+fn exception(kind: &'static str, message_text: &str) -> Bytes {
+    message(
+        ("exception", ":exception-type", kind),
+        json!({"message": message_text}),
+    )
+}
+
+/// One eventstream message: `(message type, type header name, type)` and a JSON payload.
+fn message(
+    (message_type, type_header, kind): (&'static str, &'static str, &str),
+    payload: Value,
+) -> Bytes {
+    let message = Frame::new(payload.to_string().into_bytes())
         .add_header(Header::new(
-            ":exception-type",
-            HeaderValue::String(kind.into()),
+            type_header,
+            HeaderValue::String(kind.to_owned().into()),
         ))
         .add_header(Header::new(
             ":content-type",
@@ -79,7 +75,7 @@ fn exception(kind: &'static str, message: &str) -> Bytes {
         ))
         .add_header(Header::new(
             ":message-type",
-            HeaderValue::String("exception".into()),
+            HeaderValue::String(message_type.into()),
         ));
     let mut out = Vec::new();
     write_message_to(&message, &mut out).unwrap();
