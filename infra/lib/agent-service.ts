@@ -25,6 +25,7 @@ export interface AgentServiceProps {
   readonly modelId: string;
   readonly bedrockRegion: string;
   readonly mcpFunction: lambda.IFunction;
+  /** The MCP endpoint URL (Function URL plus the server's route). */
   readonly mcpUrl: string;
   /** The MCP function's timeout: the agent waits this plus a margin for a tool answer. */
   readonly mcpTimeout: Duration;

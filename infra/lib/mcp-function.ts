@@ -9,6 +9,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
+/** The path cloudtrail-mcp serves MCP on (its router's `/mcp` route). */
+export const MCP_PATH = '/mcp';
+
 export interface McpFunctionProps {
   readonly architecture: lambda.Architecture;
   readonly redactSourceIp: boolean;
@@ -20,6 +23,9 @@ export interface McpFunctionProps {
 export class McpFunction extends Construct {
   readonly function: lambda.Function;
   readonly url: lambda.FunctionUrl;
+  /** The MCP endpoint: the Function URL plus the path cloudtrail-mcp routes (`/mcp`). A Function
+   *  URL passes the request path through unchanged, and the server answers 404 on any other path. */
+  readonly endpoint: string;
   readonly role: iam.Role;
   /** The function's timeout: callers should wait a little longer for a tool answer. */
   readonly timeout: Duration;
@@ -72,5 +78,7 @@ export class McpFunction extends Construct {
       authType: lambda.FunctionUrlAuthType.AWS_IAM,
       invokeMode: lambda.InvokeMode.BUFFERED,
     });
+    // The Function URL always ends in `/` (`https://<id>.lambda-url.<region>.on.aws/`).
+    this.endpoint = `${this.url.url}${MCP_PATH.slice(1)}`;
   }
 }

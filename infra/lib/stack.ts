@@ -40,7 +40,7 @@ export class AgentStack extends Stack {
       modelId: config.modelId,
       bedrockRegion: config.bedrockRegion ?? this.region,
       mcpFunction: this.mcp.function,
-      mcpUrl: this.mcp.url.url,
+      mcpUrl: this.mcp.endpoint,
       mcpTimeout: this.mcp.timeout,
       allowedCidrs: config.allowedCidrs,
       certificateArn: config.certificateArn,
@@ -56,6 +56,6 @@ export class AgentStack extends Stack {
       );
     }
     new CfnOutput(this, 'ChatUrl', { value: this.agent.chatUrl, description: 'Open this in a browser' });
-    new CfnOutput(this, 'McpFunctionUrl', { value: this.mcp.url.url, description: 'MCP endpoint (AWS_IAM auth)' });
+    new CfnOutput(this, 'McpEndpoint', { value: this.mcp.endpoint, description: 'MCP endpoint (Streamable HTTP, AWS_IAM auth)' });
   }
 }

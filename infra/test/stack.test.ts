@@ -150,7 +150,6 @@ test('the agent is wired to the Function URL with iam auth, health-checked, stic
       ReadonlyRootFilesystem: true,
       Environment: Match.arrayWith([
         { Name: 'AGENT_MODEL', Value: 'bedrock' },
-        { Name: 'AGENT_MCP_URL', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('McpFunctionFunctionUrl'), 'FunctionUrl'] } },
         { Name: 'AGENT_MCP_AUTH', Value: 'iam' },
         { Name: 'AGENT_MCP_REGION', Value: 'ap-northeast-1' },
         // A little longer than the function's 55 s timeout, so its own error arrives first.
@@ -172,7 +171,17 @@ test('the agent is wired to the Function URL with iam auth, health-checked, stic
   template.hasResourceProperties('AWS::ECS::Service', {
     DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
   });
-  assert.ok(Object.keys(template.findOutputs('McpFunctionUrl')).length === 1);
+  // The MCP URL is the Function URL plus the route the server serves: a Function URL passes the
+  // path through unchanged, and cloudtrail-mcp answers 404 on `/`.
+  const [task] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+  const env: { Name: string; Value: unknown }[] = task.Properties.ContainerDefinitions[0].Environment;
+  const mcpUrl = env.find((e) => e.Name === 'AGENT_MCP_URL')?.Value as { 'Fn::Join': [string, unknown[]] };
+  const [separator, parts] = mcpUrl['Fn::Join'];
+  assert.equal(separator, '');
+  assert.deepEqual(parts.length, 2, JSON.stringify(mcpUrl));
+  assert.match(JSON.stringify(parts[0]), /"Fn::GetAtt":\["McpFunctionFunctionUrl[0-9A-F]+","FunctionUrl"\]/);
+  assert.equal(parts[1], 'mcp', 'the Function URL (ending in /) plus mcp');
+  assert.deepEqual(template.findOutputs('McpEndpoint').McpEndpoint.Value, mcpUrl);
 });
 
 test('every log group has a retention period', () => {
