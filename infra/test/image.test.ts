@@ -58,7 +58,7 @@ function dockerignore(text: string): (file: string) => boolean {
 test('the Dockerfile: a Rust builder stage and a distroless non-root runtime serving on 8080', () => {
   const all = instructions(dockerfile);
   const froms = all.filter((i) => i.op === 'FROM').map((i) => i.args);
-  assert.deepEqual(froms, ['rust:1.95-bookworm AS builder', 'gcr.io/distroless/cc-debian12:nonroot']);
+  assert.deepEqual(froms, ['rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS builder', 'gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f']);
   const runtime = all.filter((i) => i.stage === 1);
   const has = (op: string, args: RegExp) => runtime.some((i) => i.op === op && args.test(i.args));
   assert.ok(has('COPY', /^--from=builder \/out\/agent \/agent$/), 'copies only the binary from the builder');
