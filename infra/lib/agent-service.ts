@@ -23,6 +23,8 @@ export interface AgentServiceProps {
   readonly architecture: Arch;
   readonly desiredCount: number;
   readonly modelId: string;
+  /** The foundation models an application inference profile (`modelId`) routes to. */
+  readonly bedrockFoundationModels?: string[];
   readonly bedrockRegion: string;
   readonly mcpFunction: lambda.IFunction;
   /** The MCP endpoint URL (Function URL plus the server's route). */
@@ -57,7 +59,7 @@ export class AgentService extends Construct {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'agent: invoke the configured Bedrock model and the MCP Function URL',
     });
-    const modelArns = bedrockModelArns(props.modelId, props.bedrockRegion, Stack.of(this).account);
+    const modelArns = bedrockModelArns(props.modelId, props.bedrockRegion, Stack.of(this).account, props.bedrockFoundationModels);
     this.taskRole.addToPolicy(new iam.PolicyStatement({
       actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
       resources: modelArns,
@@ -65,8 +67,9 @@ export class AgentService extends Construct {
     for (const arn of modelArns.filter((a) => a.includes('*'))) {
       Validations.of(this.taskRole).acknowledge({
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::${arn}]`,
-        reason: 'A cross-region inference profile routes each request to the same foundation model in '
-          + 'one of several regions, so the model ARN needs a region wildcard; the model itself is fixed.',
+        reason: 'An inference profile (a cross-region one, or an application profile copied from one) routes '
+          + 'each request to the same foundation model in one of several regions, so the model ARN needs a region '
+          + 'wildcard; the model itself is fixed.',
       });
     }
     props.mcpFunction.grantInvokeUrl(this.taskRole);

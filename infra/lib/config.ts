@@ -1,6 +1,7 @@
 // The app's configuration: typed, validated settings read from CDK context (cdk.json or `-c`).
 // Only bin/app.ts calls `configFromContext`; constructs receive typed props.
 import { isIPv4 } from 'node:net';
+import { checkFoundationModelId, ModelIdError, parseModelId } from './bedrock.ts';
 
 /** OIDC authentication on the ALB (works with any OIDC provider, Cognito included). */
 export interface OidcConfig {
@@ -17,8 +18,10 @@ export type Arch = 'arm64' | 'x86_64';
 
 export interface AppConfig {
   readonly stackName: string;
-  /** Bedrock model id, inference profile id, or ARN. */
+  /** Bedrock model id, inference profile id, or ARN (the forms `parseModelId` accepts). */
   readonly modelId: string;
+  /** The foundation model ids an application inference profile (`modelId`) routes to; empty otherwise. */
+  readonly bedrockFoundationModels: string[];
   /** Region for Bedrock calls (default: the stack's region). */
   readonly bedrockRegion?: string;
   /** CIDR ranges allowed to reach the chat. Empty: nobody (the default; set yours). */
@@ -34,6 +37,39 @@ export interface AppConfig {
 }
 
 export class ConfigError extends Error {}
+
+const DEFAULT_MODEL_ID = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
+
+/** Runs `check`, turning a ModelIdError into a ConfigError naming the context key. */
+function asConfigError<T>(key: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ModelIdError) throw new ConfigError(`context ${key}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * The model id and, for an application inference profile, the foundation models it routes to:
+ * the profile's ARN does not say which, and the task role needs both to invoke it.
+ */
+function modelSettings(get: (key: string) => unknown): { modelId: string; bedrockFoundationModels: string[] } {
+  const modelId = str(get('modelId'))?.trim() ?? DEFAULT_MODEL_ID;
+  const bedrockFoundationModels = list(get('bedrockFoundationModels'), 'bedrockFoundationModels');
+  const kind = asConfigError('modelId', () => parseModelId(modelId).kind);
+  asConfigError('bedrockFoundationModels', () => bedrockFoundationModels.forEach(checkFoundationModelId));
+  if (kind === 'application-profile' && bedrockFoundationModels.length === 0) {
+    throw new ConfigError(`context bedrockFoundationModels is required when modelId is an application inference profile `
+      + `(${modelId}): list the foundation model ids it routes to, e.g. -c bedrockFoundationModels=anthropic.claude-sonnet-4-5-20250929-v1:0 `
+      + `(aws bedrock get-inference-profile --inference-profile-identifier ${modelId} shows them)`);
+  }
+  if (kind !== 'application-profile' && bedrockFoundationModels.length > 0) {
+    throw new ConfigError('context bedrockFoundationModels applies only when modelId is an application inference profile ARN; '
+      + `remove it (modelId ${modelId} names its model itself)`);
+  }
+  return { modelId, bedrockFoundationModels };
+}
 
 /** An IPv4 CIDR range; IPv6 is refused by name (the ALB listens on IPv4 only). */
 function checkCidr(cidr: string): void {
@@ -129,7 +165,7 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
   }
   return {
     stackName: str(get('stackName')) ?? 'AwsOpsAgent',
-    modelId: str(get('modelId')) ?? 'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    ...modelSettings(get),
     bedrockRegion: str(get('bedrockRegion')),
     allowedCidrs,
     architecture,

@@ -38,6 +38,7 @@ export class AgentStack extends Stack {
       architecture: config.architecture,
       desiredCount: config.desiredCount,
       modelId: config.modelId,
+      bedrockFoundationModels: config.bedrockFoundationModels,
       bedrockRegion: config.bedrockRegion ?? this.region,
       mcpFunction: this.mcp.function,
       mcpUrl: this.mcp.endpoint,

@@ -35,15 +35,78 @@ test('bad values are refused with a message naming them', () => {
   for (const [context, message] of cases) assert.throws(() => parse(context), message, JSON.stringify(context));
 });
 
-test('Bedrock permissions are scoped to the configured model', () => {
+const APP_PROFILE = 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6';
+const SONNET = 'anthropic.claude-sonnet-4-5-20250929-v1:0';
+
+test('Bedrock permissions are scoped to the configured model, for every model id form', () => {
+  // A foundation model id: that model in the Bedrock region.
   assert.deepEqual(bedrockModelArns('anthropic.claude-3-5-sonnet-20241022-v2:0', 'us-east-1', '111'), [
     'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0',
   ]);
+  // A geographic cross-region profile: the profile here, the model wherever the profile routes.
   assert.deepEqual(bedrockModelArns('apac.anthropic.claude-3-5-sonnet-20241022-v2:0', 'ap-northeast-1', '111'), [
     'arn:aws:bedrock:ap-northeast-1:111:inference-profile/apac.anthropic.claude-3-5-sonnet-20241022-v2:0',
     'arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0',
   ]);
-  assert.equal(bedrockModelArns('global.anthropic.x-v1:0', 'us-east-1', '111').length, 3);
-  const arn = 'arn:aws:bedrock:us-east-1:111:application-inference-profile/abc';
-  assert.deepEqual(bedrockModelArns(arn, 'us-east-1', '111'), [arn]);
+  // A global profile also needs the region-less model ARN.
+  assert.deepEqual(bedrockModelArns(`global.${SONNET}`, 'us-east-1', '111'), [
+    `arn:aws:bedrock:us-east-1:111:inference-profile/global.${SONNET}`,
+    `arn:aws:bedrock:*::foundation-model/${SONNET}`,
+    `arn:aws:bedrock:::foundation-model/${SONNET}`,
+  ]);
+  // A system profile given by ARN: that ARN (not one rebuilt for the calling region) plus its model.
+  const profileArn = `arn:aws:bedrock:eu-west-1:111122223333:inference-profile/eu.${SONNET}`;
+  assert.deepEqual(bedrockModelArns(profileArn, 'us-east-1', '111'), [profileArn, `arn:aws:bedrock:*::foundation-model/${SONNET}`]);
+  // An application profile: its ARN plus the configured models (any region, and region-less in
+  // case it was copied from a global profile), each once.
+  assert.deepEqual(bedrockModelArns(APP_PROFILE, 'us-east-1', '111', [SONNET, 'amazon.nova-pro-v1:0', SONNET]), [
+    APP_PROFILE,
+    `arn:aws:bedrock:*::foundation-model/${SONNET}`,
+    `arn:aws:bedrock:::foundation-model/${SONNET}`,
+    'arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0',
+    'arn:aws:bedrock:::foundation-model/amazon.nova-pro-v1:0',
+  ]);
+  assert.throws(() => bedrockModelArns(APP_PROFILE, 'us-east-1', '111'), /name the foundation models it routes to/);
+  // Other ARNs: exactly that resource.
+  for (const arn of [
+    'arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abcdefghij12',
+    `arn:aws:bedrock:us-west-2::foundation-model/${SONNET}`,
+    'arn:aws:bedrock:us-east-1:111122223333:imported-model/abc123def456',
+  ]) assert.deepEqual(bedrockModelArns(arn, 'us-east-1', '111'), [arn]);
+});
+
+test('model ids: every accepted form parses; an application profile needs its foundation models', () => {
+  for (const modelId of [`global.${SONNET}`, `us.${SONNET}`, `us-gov.${SONNET}`, SONNET, 'amazon.nova-pro-v1:0',
+    'arn:aws:bedrock:us-east-1:111122223333:provisioned-model/abcdefghij12', `arn:aws:bedrock:us-east-1::foundation-model/${SONNET}`]) {
+    assert.equal(parse({ modelId }).modelId, modelId);
+    assert.deepEqual(parse({ modelId }).bedrockFoundationModels, []);
+  }
+  assert.equal(parse({}).modelId, `global.${SONNET}`);
+  const app = parse({ modelId: APP_PROFILE, bedrockFoundationModels: `${SONNET}, amazon.nova-pro-v1:0` });
+  assert.deepEqual(app.bedrockFoundationModels, [SONNET, 'amazon.nova-pro-v1:0']);
+  assert.deepEqual(parse({ modelId: APP_PROFILE, bedrockFoundationModels: [SONNET] }).bedrockFoundationModels, [SONNET]);
+});
+
+test('model ids: garbage is refused with a message naming the key and the value', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ modelId: 'claude' }, /context modelId: "claude" is not a Bedrock model id: use a foundation model id/],
+    [{ modelId: 'Anthropic.Claude-v1' }, /context modelId: "Anthropic.Claude-v1" is not a Bedrock model id/],
+    // A wildcard would make the IAM resource match every Anthropic model.
+    [{ modelId: 'anthropic.*' }, /context modelId: "anthropic\.\*" is not a Bedrock model id/],
+    [{ modelId: 'anthropic.claude sonnet' }, /context modelId: "anthropic.claude sonnet" is not a Bedrock model id/],
+    [{ modelId: 'us.anthropic' }, /context modelId: "us.anthropic" starts with the inference profile prefix "us."/],
+    [{ modelId: 'global.anthropic.*' }, /context modelId: "global.anthropic.\*" starts with the inference profile prefix/],
+    [{ modelId: 'arn:aws:s3:::bucket' }, /context modelId: "arn:aws:s3:::bucket" is not a Bedrock ARN/],
+    [{ modelId: 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/*' }, /is not a Bedrock ARN/],
+    [{ modelId: `arn:aws:bedrock:*::foundation-model/${SONNET}` }, /is not a Bedrock ARN/],
+    [{ modelId: 'arn:aws:bedrock:us-east-1:111122223333:agent/ABCDEFGHIJ' }, /the agent cannot invoke a Bedrock agent/],
+    [{ modelId: `arn:aws:bedrock:us-east-1:111122223333:foundation-model/${SONNET}` }, /a foundation-model ARN has no account id/],
+    [{ modelId: 'arn:aws:bedrock:us-east-1::provisioned-model/abc' }, /a provisioned-model ARN needs an account id/],
+    [{ modelId: `arn:aws:bedrock:us-east-1:111122223333:inference-profile/${SONNET}` }, /is not a cross-region inference profile id/],
+    [{ modelId: APP_PROFILE }, /context bedrockFoundationModels is required when modelId is an application inference profile/],
+    [{ modelId: APP_PROFILE, bedrockFoundationModels: `global.${SONNET}` }, /context bedrockFoundationModels: "global\.anthropic[^"]*" is an inference profile id; list the foundation model ids/],
+    [{ modelId: APP_PROFILE, bedrockFoundationModels: 'anthropic.*' }, /context bedrockFoundationModels: "anthropic\.\*" is not a foundation model id/],
+    [{ bedrockFoundationModels: SONNET }, /context bedrockFoundationModels applies only when modelId is an application inference profile ARN/],
+  ];
+  for (const [context, message] of cases) assert.throws(() => parse(context), message, JSON.stringify(context));
 });

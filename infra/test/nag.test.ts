@@ -1,5 +1,6 @@
 // cdk-nag's AwsSolutions pack (a CDK policy-validation plugin) on the stack, for the default, the
-// no-NAT and the HTTPS + OIDC configurations: synthesis fails on any unacknowledged finding.
+// no-NAT, the HTTPS + OIDC and the application-inference-profile configurations: synthesis fails on
+// any unacknowledged finding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,6 +12,11 @@ const configs: Record<string, Record<string, unknown>> = {
   default: { allowedCidrs: ['203.0.113.0/24'] },
   'no NAT, x86_64': { allowedCidrs: ['203.0.113.0/24'], natGateways: 0, architecture: 'x86_64' },
   'https + oidc, open to the internet': { allowedCidrs: ['0.0.0.0/0'], ...HTTPS_OIDC },
+  'application inference profile over two models': {
+    allowedCidrs: ['203.0.113.0/24'],
+    modelId: 'arn:aws:bedrock:ap-northeast-1:123456789012:application-inference-profile/a1b2c3d4e5f6',
+    bedrockFoundationModels: ['anthropic.claude-sonnet-4-5-20250929-v1:0', 'anthropic.claude-haiku-4-5-20251001-v1:0'],
+  },
 };
 
 for (const [name, context] of Object.entries(configs)) {
@@ -41,6 +47,11 @@ const expectedAcknowledgements: Record<string, string[]> = {
   'https + oidc, open to the internet': [
     ...commonAcknowledgements,
     'AwsSolutions-EC23 @ Test/Agent/AlbSecurityGroup -> Test/Agent/AlbSecurityGroup/Resource',
+  ],
+  // Each routed model in any region (the profile and the region-less ARNs have no wildcard).
+  'application inference profile over two models': [
+    ...commonAcknowledgements,
+    'AwsSolutions-IAM5[Resource::arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0] @ Test/Agent/TaskRole -> Test/Agent/TaskRole/DefaultPolicy/Resource',
   ],
 };
 

@@ -71,6 +71,52 @@ test('the task role may invoke the configured model and the MCP Function URL onl
   assert.equal(statements.length, bedrock.length + lambda.length, JSON.stringify(statements));
 });
 
+/** The Resource list of the task role's one Bedrock statement, sorted. */
+function bedrockResources(template: Template): unknown[] {
+  const bedrock = statementsOf(template, 'AgentTaskRole').filter((s) => actions(s).some((a) => a.startsWith('bedrock:')));
+  assert.equal(bedrock.length, 1, JSON.stringify(bedrock));
+  assert.deepEqual(actions(bedrock[0]), ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+  assert.equal(bedrock[0].Condition, undefined);
+  const resources = bedrock[0].Resource;
+  return (Array.isArray(resources) ? resources : [resources]).slice().sort();
+}
+
+test("the task role's Bedrock resources are exactly those of the configured model id's form", () => {
+  const sonnet = 'anthropic.claude-sonnet-4-5-20250929-v1:0';
+  const appProfile = 'arn:aws:bedrock:ap-northeast-1:123456789012:application-inference-profile/a1b2c3d4e5f6';
+  const cases: [string, Record<string, unknown>, string[]][] = [
+    ['global profile (the default)', {}, [
+      `arn:aws:bedrock:*::foundation-model/${sonnet}`,
+      `arn:aws:bedrock:::foundation-model/${sonnet}`,
+      `arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/global.${sonnet}`,
+    ]],
+    ['geographic profile', { modelId: `jp.${sonnet}` }, [
+      `arn:aws:bedrock:*::foundation-model/${sonnet}`,
+      `arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/jp.${sonnet}`,
+    ]],
+    ['foundation model, in the Bedrock region', { modelId: sonnet, bedrockRegion: 'us-east-1' }, [
+      `arn:aws:bedrock:us-east-1::foundation-model/${sonnet}`,
+    ]],
+    ['application inference profile', { modelId: appProfile, bedrockFoundationModels: [sonnet, 'anthropic.claude-haiku-4-5-20251001-v1:0'] }, [
+      'arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0',
+      `arn:aws:bedrock:*::foundation-model/${sonnet}`,
+      'arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0',
+      `arn:aws:bedrock:::foundation-model/${sonnet}`,
+      appProfile,
+    ]],
+    ['provisioned model ARN', { modelId: 'arn:aws:bedrock:ap-northeast-1:123456789012:provisioned-model/abcdefghij12' }, [
+      'arn:aws:bedrock:ap-northeast-1:123456789012:provisioned-model/abcdefghij12',
+    ]],
+    ['foundation model ARN', { modelId: `arn:aws:bedrock:ap-northeast-1::foundation-model/${sonnet}` }, [
+      `arn:aws:bedrock:ap-northeast-1::foundation-model/${sonnet}`,
+    ]],
+  ];
+  for (const [name, context, expected] of cases) {
+    const { template } = synth({ ...CIDRS, ...context });
+    assert.deepEqual(bedrockResources(template), expected.slice().sort(), name);
+  }
+});
+
 test('no IAM statement anywhere grants a wildcard action', () => {
   for (const context of [CIDRS, HTTPS, { ...CIDRS, natGateways: 0 }]) {
     const { template } = synth(context);
