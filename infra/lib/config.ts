@@ -82,6 +82,34 @@ function checkCidr(cidr: string): void {
   }
 }
 
+/**
+ * Without authentication, allowedCidrs may cover at most this many addresses together (a /8):
+ * more is "a large part of the internet", whether written as 0.0.0.0/0 or as several ranges.
+ */
+export const MAX_ADDRESSES_WITHOUT_OIDC = 2 ** 24;
+
+/** The first address of a CIDR range and its size, as numbers (exact: at most 2^32). */
+function cidrSpan(cidr: string): { start: number; size: number } {
+  const [address, prefix] = cidr.split('/');
+  const value = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(prefix));
+  // Host bits set (10.1.2.3/8) still mean the whole network, as in a security group rule.
+  return { start: Math.floor(value / size) * size, size };
+}
+
+/** How many distinct IPv4 addresses the (valid) ranges cover together: overlaps count once. */
+export function addressCount(cidrs: readonly string[]): number {
+  const spans = cidrs.map(cidrSpan).sort((a, b) => a.start - b.start);
+  let total = 0;
+  let end = 0; // everything below `end` is already counted
+  for (const { start, size } of spans) {
+    const from = Math.max(start, end);
+    if (start + size > from) total += start + size - from;
+    end = Math.max(end, start + size);
+  }
+  return total;
+}
+
 function list(value: unknown, name: string): string[] {
   if (value === undefined || value === null || value === '') return [];
   if (Array.isArray(value)) return value.map(String);
@@ -158,10 +186,13 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
   if (oidc && !certificateArn) {
     throw new ConfigError('OIDC authentication needs HTTPS: set certificateArn (and domainName)');
   }
-  const internet = allowedCidrs.find((cidr) => cidr.endsWith('/0'));
-  if (internet && !oidc) {
-    throw new ConfigError(`context allowedCidrs: ${internet} would open the chat (and through it your CloudTrail) `
-      + 'to the whole internet without authentication: narrow it, or configure HTTPS with OIDC (certificateArn, oidc*)');
+  const addresses = addressCount(allowedCidrs);
+  if (addresses > MAX_ADDRESSES_WITHOUT_OIDC && !oidc) {
+    const several = allowedCidrs.length > 1;
+    throw new ConfigError(`context allowedCidrs: ${allowedCidrs.join(', ')} would open the chat (and through it your `
+      + `CloudTrail) to ${addresses.toLocaleString('en-US')} addresses${several ? ' together' : ''}, more than a /8 `
+      + `(${MAX_ADDRESSES_WITHOUT_OIDC.toLocaleString('en-US')}), without authentication: narrow ${several ? 'them' : 'it'} `
+      + 'to your own ranges, or configure HTTPS with OIDC (certificateArn, oidc*)');
   }
   return {
     stackName: str(get('stackName')) ?? 'AwsOpsAgent',

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bedrockModelArns } from '../lib/bedrock.ts';
-import { configFromContext } from '../lib/config.ts';
+import { addressCount, ConfigError, configFromContext, MAX_ADDRESSES_WITHOUT_OIDC } from '../lib/config.ts';
 
 const parse = (context: Record<string, unknown>) => configFromContext((key) => context[key]);
 
@@ -33,6 +33,51 @@ test('bad values are refused with a message naming them', () => {
     [{ oidcIssuer: 'https://i', oidcAuthorizationEndpoint: 'a', oidcTokenEndpoint: 't', oidcUserInfoEndpoint: 'u', oidcClientId: 'c', oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:1:secret:x' }, /needs HTTPS: set certificateArn/],
   ];
   for (const [context, message] of cases) assert.throws(() => parse(context), message, JSON.stringify(context));
+});
+
+/** HTTPS + OIDC: the configuration that may open the chat to large ranges. */
+const OIDC = {
+  certificateArn: 'arn:aws:acm:us-east-1:111122223333:certificate/abc',
+  oidcIssuer: 'https://idp.example.com',
+  oidcAuthorizationEndpoint: 'https://idp.example.com/authorize',
+  oidcTokenEndpoint: 'https://idp.example.com/token',
+  oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
+  oidcClientId: 'agent',
+  oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:oidc-AbCdEf',
+};
+
+test('allowedCidrs: addresses are counted exactly over the union of the ranges', () => {
+  assert.equal(MAX_ADDRESSES_WITHOUT_OIDC, 16_777_216, 'a /8');
+  assert.equal(addressCount([]), 0);
+  assert.equal(addressCount(['198.51.100.7/32']), 1);
+  assert.equal(addressCount(['0.0.0.0/0']), 2 ** 32);
+  assert.equal(addressCount(['0.0.0.0/1', '128.0.0.0/1']), 2 ** 32);
+  // Nested and repeated ranges count once; disjoint ones add up.
+  assert.equal(addressCount(['10.0.0.0/8', '10.1.0.0/16', '10.0.0.0/9', '10.0.0.0/8']), 2 ** 24);
+  assert.equal(addressCount(['203.0.113.0/24', '203.0.113.128/25', '198.51.100.0/24']), 512);
+  assert.equal(addressCount(['255.255.255.255/32', '0.0.0.0/32']), 2);
+  // Host bits set: the whole network, as a security group rule reads it.
+  assert.equal(addressCount(['10.1.2.3/8', '10.0.0.0/16']), 2 ** 24);
+});
+
+test('allowedCidrs: ranges that together cover more than a /8 are refused without OIDC', () => {
+  // The two halves of the internet: no /0 among them, the whole internet together.
+  assert.throws(() => parse({ allowedCidrs: '0.0.0.0/1,128.0.0.0/1' }), ConfigError);
+  assert.throws(() => parse({ allowedCidrs: '0.0.0.0/1,128.0.0.0/1' }),
+    /^Error: context allowedCidrs: 0\.0\.0\.0\/1, 128\.0\.0\.0\/1 would open the chat \(and through it your CloudTrail\) to 4,294,967,296 addresses together, more than a \/8 \(16,777,216\), without authentication: narrow them to your own ranges, or configure HTTPS with OIDC/);
+  assert.throws(() => parse({ allowedCidrs: ['10.0.0.0/8', '11.0.0.0/32'] }), /16,777,217 addresses together/);
+  assert.throws(() => parse({ allowedCidrs: ['1.0.0.0/7'] }), /1\.0\.0\.0\/7 would open the chat .* 33,554,432 addresses, more than a \/8/);
+  // Overlapping ranges count once: a /8 and its two halves are still a /8.
+  assert.deepEqual(parse({ allowedCidrs: ['10.0.0.0/8', '10.0.0.0/9', '10.128.0.0/9'] }).allowedCidrs.length, 3);
+  // An office range, a single address, a whole /8: accepted.
+  assert.deepEqual(parse({ allowedCidrs: '203.0.113.0/24,198.51.100.7/32' }).allowedCidrs, ['203.0.113.0/24', '198.51.100.7/32']);
+  assert.deepEqual(parse({ allowedCidrs: ['100.0.0.0/8'] }).allowedCidrs, ['100.0.0.0/8']);
+});
+
+test('allowedCidrs: with HTTPS and OIDC, large ranges (the whole internet included) are allowed', () => {
+  assert.deepEqual(parse({ ...OIDC, allowedCidrs: '0.0.0.0/1,128.0.0.0/1' }).allowedCidrs, ['0.0.0.0/1', '128.0.0.0/1']);
+  assert.deepEqual(parse({ ...OIDC, allowedCidrs: ['0.0.0.0/0'] }).allowedCidrs, ['0.0.0.0/0']);
+  assert.ok(parse({ ...OIDC, allowedCidrs: ['0.0.0.0/0'] }).oidc);
 });
 
 const APP_PROFILE = 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6';
