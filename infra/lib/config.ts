@@ -34,6 +34,8 @@ export interface AppConfig {
   readonly oidc?: OidcConfig;
   readonly redactSourceIp: boolean;
   readonly logRetentionDays: number;
+  /** Concurrent executions reserved for (and capping) the MCP function; 0: no reservation. */
+  readonly mcpReservedConcurrency: number;
 }
 
 export class ConfigError extends Error {}
@@ -147,6 +149,10 @@ function str(value: unknown): string | undefined {
   return value === undefined || value === null || value === '' ? undefined : String(value);
 }
 
+/** The MCP function's CloudTrail calls share 2 LookupEvents requests per second per account and
+ *  region whatever its concurrency: more than a few concurrent invocations only wait on each other. */
+const MAX_MCP_CONCURRENCY = 100;
+
 /** CloudWatch Logs accepts only these retention periods. */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
@@ -207,5 +213,6 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     oidc,
     redactSourceIp: bool(get('redactSourceIp'), 'redactSourceIp', false),
     logRetentionDays,
+    mcpReservedConcurrency: int(get('mcpReservedConcurrency'), 'mcpReservedConcurrency', 0, MAX_MCP_CONCURRENCY, 3),
   };
 }

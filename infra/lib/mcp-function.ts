@@ -16,6 +16,8 @@ export interface McpFunctionProps {
   readonly architecture: lambda.Architecture;
   readonly redactSourceIp: boolean;
   readonly logRetention: logs.RetentionDays;
+  /** Concurrent executions reserved for the function, which also cap it; 0 or undefined: none. */
+  readonly reservedConcurrency?: number;
   /** The repository root (holds the workspace Cargo.toml). */
   readonly repoRoot: string;
 }
@@ -67,6 +69,12 @@ export class McpFunction extends Construct {
       timeout: this.timeout,
       role: this.role,
       logGroup,
+      // A cap, so that a runaway loop (an agent retrying a tool, a stuck client) can neither
+      // exhaust the account's shared 2 requests/s LookupEvents quota for everything else that
+      // reads CloudTrail nor take the account's Lambda concurrency from other functions.
+      // AWS refuses a reservation that leaves fewer than 100 unreserved executions in the account
+      // (a new account's quota can be 10): 0 deploys without one.
+      reservedConcurrentExecutions: props.reservedConcurrency || undefined,
       environment: {
         CLOUDTRAIL_MCP_SOURCE: 'api',
         CLOUDTRAIL_MCP_REDACT_SOURCE_IP: String(props.redactSourceIp),

@@ -31,6 +31,7 @@ export class AgentStack extends Stack {
       architecture,
       redactSourceIp: config.redactSourceIp,
       logRetention,
+      reservedConcurrency: config.mcpReservedConcurrency,
       repoRoot: props.repoRoot,
     });
     this.agent = new AgentService(this, 'Agent', {

@@ -13,6 +13,9 @@ test('defaults: arm64, one NAT gateway, nobody allowed, 30-day logs', () => {
   assert.deepEqual(config.allowedCidrs, []);
   assert.equal(config.logRetentionDays, 30);
   assert.equal(config.redactSourceIp, false);
+  assert.equal(config.mcpReservedConcurrency, 3);
+  assert.equal(parse({ mcpReservedConcurrency: '0' }).mcpReservedConcurrency, 0, 'from -c: a string');
+  assert.equal(parse({ mcpReservedConcurrency: 10 }).mcpReservedConcurrency, 10);
   assert.deepEqual(parse({ allowedCidrs: '203.0.113.0/24, 198.51.100.0/24' }).allowedCidrs, ['203.0.113.0/24', '198.51.100.0/24']);
   assert.deepEqual(parse({ allowedCidrs: '["10.0.0.0/8"]' }).allowedCidrs, ['10.0.0.0/8']);
 });
@@ -28,6 +31,10 @@ test('bad values are refused with a message naming them', () => {
     [{ natGateways: 5 }, /natGateways must be an integer from 0 to 2/],
     [{ logRetentionDays: 10 }, /logRetentionDays must be one of/],
     [{ redactSourceIp: 'yes' }, /redactSourceIp must be true or false/],
+    [{ mcpReservedConcurrency: -1 }, /mcpReservedConcurrency must be an integer from 0 to 100, got -1/],
+    [{ mcpReservedConcurrency: '2.5' }, /mcpReservedConcurrency must be an integer from 0 to 100, got "2.5"/],
+    [{ mcpReservedConcurrency: 'three' }, /mcpReservedConcurrency must be an integer from 0 to 100/],
+    [{ mcpReservedConcurrency: 101 }, /mcpReservedConcurrency must be an integer from 0 to 100/],
     [{ oidcIssuer: 'https://idp' }, /oidcAuthorizationEndpoint is required/],
     [{ oidcIssuer: 'https://i', oidcAuthorizationEndpoint: 'a', oidcTokenEndpoint: 't', oidcUserInfoEndpoint: 'u', oidcClientId: 'c', oidcClientSecretArn: 'hunter2' }, /must be the ARN of a Secrets Manager secret/],
     [{ oidcIssuer: 'https://i', oidcAuthorizationEndpoint: 'a', oidcTokenEndpoint: 't', oidcUserInfoEndpoint: 'u', oidcClientId: 'c', oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:1:secret:x' }, /needs HTTPS: set certificateArn/],

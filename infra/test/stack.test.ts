@@ -117,6 +117,32 @@ test("the task role's Bedrock resources are exactly those of the configured mode
   }
 });
 
+/** The MCP function's logical id: the target of the (only) Function URL. */
+function mcpFunctionId(template: Template): string {
+  const urls = Object.values(template.findResources('AWS::Lambda::Url'));
+  assert.equal(urls.length, 1);
+  const target = urls[0].Properties.TargetFunctionArn;
+  assert.deepEqual(Object.keys(target), ['Fn::GetAtt'], JSON.stringify(target));
+  const [id, attribute] = target['Fn::GetAtt'];
+  assert.equal(attribute, 'Arn');
+  assert.equal(template.findResources('AWS::Lambda::Function')[id]?.Properties.Runtime, 'provided.al2023', `${id} is the MCP function`);
+  return id;
+}
+
+test("the MCP function's reserved concurrency caps it: 3 by default, configurable, none with 0", () => {
+  const reserved = (context: Record<string, unknown>) => {
+    const { template } = synth({ ...CIDRS, ...context });
+    const fn = template.findResources('AWS::Lambda::Function')[mcpFunctionId(template)];
+    return fn.Properties.ReservedConcurrentExecutions;
+  };
+  assert.equal(reserved({}), 3);
+  assert.equal(reserved({ mcpReservedConcurrency: 7 }), 7);
+  assert.equal(reserved({ mcpReservedConcurrency: '1' }), 1);
+  // New accounts (concurrency quota 10) cannot reserve any: 0 leaves the property out entirely.
+  assert.equal(reserved({ mcpReservedConcurrency: 0 }), undefined);
+  assert.equal(reserved({ mcpReservedConcurrency: '0' }), undefined);
+});
+
 test('no IAM statement anywhere grants a wildcard action', () => {
   for (const context of [CIDRS, HTTPS, { ...CIDRS, natGateways: 0 }]) {
     const { template } = synth(context);
