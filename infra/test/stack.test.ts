@@ -143,6 +143,26 @@ test("the MCP function's reserved concurrency caps it: 3 by default, configurabl
   assert.equal(reserved({ mcpReservedConcurrency: '0' }), undefined);
 });
 
+test('the task role may invoke the MCP function, and only it, only through its AWS_IAM Function URL', () => {
+  for (const context of [CIDRS, HTTPS]) {
+    const { template } = synth(context);
+    // The function the Function URL targets, by logical id: the grant must name exactly its ARN.
+    const functionArn = { 'Fn::GetAtt': [mcpFunctionId(template), 'Arn'] };
+    const lambda = statementsOf(template, 'AgentTaskRole').filter((s) => actions(s).some((a) => a.startsWith('lambda:')));
+    assert.deepEqual(lambda.flatMap(actions).sort(), ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+    for (const statement of lambda) {
+      assert.equal(statement.Effect, 'Allow');
+      // Not "*", not a list with versions or aliases (`ARN:*`), not another function.
+      assert.deepEqual(statement.Resource, functionArn, `${actions(statement)}: ${JSON.stringify(statement.Resource)}`);
+    }
+    const viaUrl = lambda.find((s) => actions(s).includes('lambda:InvokeFunctionUrl'));
+    assert.deepEqual(viaUrl?.Condition, { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } });
+    // InvokeFunction (required for AWS_IAM URLs) only counts when the call comes through the URL.
+    const invoke = lambda.find((s) => actions(s).includes('lambda:InvokeFunction'));
+    assert.deepEqual(invoke?.Condition, { Bool: { 'lambda:InvokedViaFunctionUrl': true } });
+  }
+});
+
 test('no IAM statement anywhere grants a wildcard action', () => {
   for (const context of [CIDRS, HTTPS, { ...CIDRS, natGateways: 0 }]) {
     const { template } = synth(context);
