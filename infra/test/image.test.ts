@@ -1,11 +1,21 @@
 // Static checks of the agent image (no Docker engine runs here, so the image is never built in
 // tests): the Dockerfile's stages and runtime settings, the one build command shared with
-// scripts/test-infra, and what .dockerignore lets into the build context (also the CDK asset).
+// scripts/test-infra, and the build context CDK stages for `cdk deploy` (scripts/test-infra then
+// runs the build script from that staged directory).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { repoRoot } from './helpers.ts';
+import { repoRoot, synth } from './helpers.ts';
+
+/** Every file below `dir`, relative to it. */
+function walk(dir: string, prefix = ''): string[] {
+  return readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = path.join(prefix, entry.name);
+    return entry.isDirectory() ? [relative, ...walk(dir, relative)] : [relative];
+  });
+}
 
 const dockerfile = readFileSync(path.join(repoRoot, 'images', 'agent', 'Dockerfile'), 'utf8');
 const buildScript = path.join(repoRoot, 'images', 'agent', 'build.sh');
@@ -23,36 +33,6 @@ function instructions(text: string): Instruction[] {
     result.push({ op: op.toUpperCase(), args: rest.join(' '), stage });
   }
   return result;
-}
-
-/** Docker's .dockerignore semantics: last matching pattern wins, `!` re-includes, a pattern
- *  matching a parent directory matches everything below it, `**` spans directories. */
-function dockerignore(text: string): (file: string) => boolean {
-  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((line) => {
-    const include = line.startsWith('!');
-    const pattern = path.posix.normalize(line.slice(include ? 1 : 0).replace(/^\/+/, '')).replace(/\/$/, '');
-    let source = '';
-    for (let i = 0; i < pattern.length; i++) {
-      const c = pattern[i];
-      if (c === '*' && pattern[i + 1] === '*') {
-        const slash = pattern[i + 2] === '/';
-        source += slash ? '(?:.*/)?' : '.*';
-        i += slash ? 2 : 1;
-      } else if (c === '*') source += '[^/]*';
-      else if (c === '?') source += '[^/]';
-      else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-    return { include, regex: new RegExp(`^${source}$`) };
-  });
-  return (file: string) => {
-    const parts = file.split('/');
-    const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
-    let excluded = false;
-    for (const rule of rules) {
-      if (prefixes.some((p) => rule.regex.test(p))) excluded = !rule.include;
-    }
-    return excluded;
-  };
 }
 
 test('the Dockerfile: a Rust builder stage and a distroless non-root runtime serving on 8080', () => {
@@ -93,27 +73,34 @@ test('images/agent/build.sh is executable and runs the release build of the agen
   assert.match(script, /^cargo build --release --locked -p agent --bin agent$/m);
 });
 
-test('.dockerignore lets in what the Dockerfile copies and keeps out target/, node_modules/, cdk.out and .git', () => {
-  const ignored = dockerignore(readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8'));
-  for (const file of [
-    'Cargo.toml', 'Cargo.lock', 'services/agent/Cargo.toml', 'services/agent/src/main.rs',
-    'services/agent/assets/index.html', 'services/cloudtrail-mcp/Cargo.toml',
-    'services/cloudtrail-mcp/src/lib.rs', 'images/agent/build.sh',
-  ]) assert.equal(ignored(file), false, `${file} is in the build context`);
-  for (const file of [
-    'target/release/agent', 'services/agent/target/debug/agent', 'infra/node_modules/aws-cdk-lib/index.js',
-    'tests/browser/node_modules/x/index.js', 'infra/cdk.out/manifest.json', '.git/HEAD',
-    'test-artifacts/screenshots/chat.png',
-  ]) assert.equal(ignored(file), true, `${file} is kept out of the build context`);
-});
-
-test('the .dockerignore matcher follows Docker semantics (last match wins, ! re-includes, ** spans dirs)', () => {
-  const ignored = dockerignore('target/\n**/node_modules\n*.md\n!README.md\n');
-  assert.equal(ignored('target/x'), true);
-  assert.equal(ignored('a/b/node_modules/c'), true);
-  assert.equal(ignored('node_modules/c'), true);
-  assert.equal(ignored('docs/x.md'), false, '* does not cross a directory');
-  assert.equal(ignored('x.md'), true);
-  assert.equal(ignored('README.md'), false);
-  assert.equal(ignored('src/main.rs'), false);
+test('the image asset CDK stages holds the Dockerfile and everything it copies, and nothing else', () => {
+  // What `cdk deploy` hands to `docker build`: the directory and Dockerfile the cloud assembly
+  // names, staged through .dockerignore (not the repository itself).
+  const outdir = mkdtempSync(path.join(tmpdir(), 'image-asset-'));
+  try {
+    const { app } = synth({ allowedCidrs: ['203.0.113.0/24'] }, { outdir });
+    app.synth();
+    const manifest = JSON.parse(readFileSync(path.join(outdir, 'Test.assets.json'), 'utf8'));
+    const images = Object.values(manifest.dockerImages) as { source: { directory: string; dockerFile?: string } }[];
+    assert.equal(images.length, 1, 'one image asset: the agent');
+    const staged = path.join(outdir, images[0].source.directory);
+    const dockerFile = path.join(staged, images[0].source.dockerFile ?? 'Dockerfile');
+    assert.ok(existsSync(dockerFile), `the staged context has its Dockerfile (${images[0].source.dockerFile})`);
+    assert.equal(readFileSync(dockerFile, 'utf8'), dockerfile, 'the staged Dockerfile is the repository one');
+    const copies = instructions(dockerfile).filter((i) => i.op === 'COPY' && !i.args.startsWith('--from='));
+    assert.ok(copies.length > 0);
+    for (const copy of copies) {
+      for (const source of copy.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1)) {
+        assert.ok(existsSync(path.join(staged, source)), `COPY source ${source} is in the staged context`);
+      }
+    }
+    assert.ok((statSync(path.join(staged, 'images', 'agent', 'build.sh')).mode & 0o111) !== 0, 'build.sh stays executable');
+    const top = readdirSync(staged).sort();
+    assert.deepEqual(top, ['.dockerignore', 'Cargo.lock', 'Cargo.toml', 'images', 'services'], 'only what the build needs');
+    for (const kept of ['target', 'node_modules', 'cdk.out', '.git']) {
+      assert.ok(!walk(staged).some((f) => f.split(path.sep).includes(kept)), `no ${kept} in the context`);
+    }
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 });
