@@ -18,6 +18,11 @@ use crate::tools::{ToolError, ToolOutput};
 
 type Connection = Arc<RunningService<RoleClient, ()>>;
 
+/// Whether `url`'s path is empty or `/` (a bare host, such as a Function URL as AWS prints it).
+fn has_no_path(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.path() == "/")
+}
+
 /// How requests to the server are sent.
 #[derive(Debug, Clone)]
 pub enum HttpClient {
@@ -72,7 +77,14 @@ impl McpServer {
         while let Some(source) = root.source() {
             root = source;
         }
-        self.unavailable(format!("cannot reach {}: {root}", self.url))
+        let hint = if root.to_string().contains("404") && has_no_path(&self.url) {
+            // The URL is used as given (an MCP server chooses its endpoint path), so a bare
+            // Function URL reaches `/`, where cloudtrail-mcp has no route.
+            " (the URL has no path: cloudtrail-mcp serves MCP at /mcp, e.g. https://<id>.lambda-url.<region>.on.aws/mcp)"
+        } else {
+            ""
+        };
+        self.unavailable(format!("cannot reach {}: {root}{hint}", self.url))
     }
 
     /// The live connection, opening one (initialize handshake) if there is none.
@@ -209,5 +221,18 @@ impl McpServer {
                 Err(self.transport_failure(&error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_no_path;
+
+    #[test]
+    fn bare_urls_are_recognised() {
+        assert!(has_no_path("https://abc.lambda-url.us-east-1.on.aws/"));
+        assert!(has_no_path("https://abc.lambda-url.us-east-1.on.aws"));
+        assert!(!has_no_path("https://abc.lambda-url.us-east-1.on.aws/mcp"));
+        assert!(!has_no_path("http://127.0.0.1:3000/mcp"));
     }
 }
