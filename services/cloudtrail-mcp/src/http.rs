@@ -7,6 +7,11 @@
 //! - The body: rmcp answers a body that is not JSON-RPC with a plain-text 415; clients expect a
 //!   JSON-RPC error (`-32700` parse error, `-32600` invalid request) with HTTP 400, so the body is
 //!   read (up to 1 MiB, else 413) and checked before rmcp sees it.
+//! - The params of `tools/call`: rmcp reads a client request as an untagged union whose last
+//!   member takes any method, so a `tools/call` whose params do not fit (missing, a numeric
+//!   `name`, `arguments` not an object) lands there and is answered `-32601` "method not found".
+//!   The method exists; such a call is answered `-32602` invalid params naming the field, with
+//!   the request's id. Methods rmcp does not know at all stay `-32601`.
 
 use std::sync::Arc;
 
@@ -17,8 +22,12 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use rmcp::model::{
+    CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, RequestId,
+};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::Value;
 use tower_http::trace::TraceLayer;
 
 use crate::tools::CloudTrailServer;
@@ -126,6 +135,79 @@ fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
         .into_response()
 }
 
+const TOOLS_CALL: &str = "tools/call";
+
+/// A JSON-RPC `invalid params` answer to request `id`. HTTP 200, as rmcp answers the invalid
+/// params the tools report: the request was read, its params were wrong.
+fn invalid_params(id: &RequestId, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": message}
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// "an array", "a string"... for messages about a value of the wrong type.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The id and params of a body that is a JSON-RPC request for `tools/call`.
+fn tools_call_request(body: &Value) -> Option<(RequestId, Option<&Value>)> {
+    let is_request = body.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
+        && body.get("method").and_then(Value::as_str) == Some(TOOLS_CALL)
+        && body.get("result").is_none()
+        && body.get("error").is_none();
+    let id = serde_json::from_value(body.get("id")?.clone()).ok()?;
+    is_request.then(|| (id, body.get("params")))
+}
+
+/// What is wrong with the params of a `tools/call` that rmcp could not read, naming the field.
+fn tools_call_params_problem(params: Option<&Value>) -> String {
+    const SHAPE: &str = "an object with `name` (string) and optional `arguments` (object)";
+    let Some(params) = params.filter(|p| !p.is_null()) else {
+        return format!("params are required for tools/call: {SHAPE}");
+    };
+    let Some(members) = params.as_object() else {
+        return format!(
+            "params must be an object; got {}: {SHAPE}",
+            json_kind(params)
+        );
+    };
+    match members.get("name") {
+        None => return "params.name is required: the name of the tool to call".to_owned(),
+        Some(Value::String(_)) => {}
+        Some(other) => {
+            return format!("params.name must be a string; got {}", json_kind(other));
+        }
+    }
+    match members.get("arguments") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(other) => {
+            return format!(
+                "params.arguments must be an object; got {} (the tool's arguments by name)",
+                json_kind(other)
+            );
+        }
+    }
+    // Another member (`_meta`, ...) does not fit: let serde name it.
+    match serde_path_to_error::deserialize::<_, CallToolRequestParams>(params) {
+        Err(error) => format!("params.{}: {}", error.path(), error.inner()),
+        Ok(_) => format!("params of tools/call must be {SHAPE}"),
+    }
+}
+
 fn is_json_post(request: &Request) -> bool {
     let header_has = |name: header::HeaderName, needle: &str| {
         request
@@ -154,19 +236,41 @@ async fn check_body(request: Request, next: Next) -> Response {
         )
             .into_response();
     };
-    if let Err(error) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
-        return match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Err(parse) => jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                -32700,
-                format!("Parse error: the body is not JSON: {parse}"),
-            ),
-            Ok(_) => jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                format!("Invalid Request: not a JSON-RPC 2.0 request or notification: {error}"),
-            ),
-        };
+    match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        Err(error) => {
+            let body = match serde_json::from_slice::<Value>(&bytes) {
+                Ok(body) => body,
+                Err(parse) => {
+                    return jsonrpc_error(
+                        StatusCode::BAD_REQUEST,
+                        -32700,
+                        format!("Parse error: the body is not JSON: {parse}"),
+                    );
+                }
+            };
+            // rmcp refuses a request whose params are not an object outright; for a `tools/call`
+            // that is still a request, with the wrong params.
+            return match tools_call_request(&body) {
+                Some((id, params)) => invalid_params(&id, tools_call_params_problem(params)),
+                None => jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    format!("Invalid Request: not a JSON-RPC 2.0 request or notification: {error}"),
+                ),
+            };
+        }
+        Ok(JsonRpcMessage::Request(request)) => {
+            // Only a `tools/call` rmcp could not read as one falls through to the catch-all.
+            if let ClientRequest::CustomRequest(custom) = &request.request
+                && custom.method == TOOLS_CALL
+            {
+                return invalid_params(
+                    &request.id,
+                    tools_call_params_problem(custom.params.as_ref()),
+                );
+            }
+        }
+        Ok(_) => {}
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

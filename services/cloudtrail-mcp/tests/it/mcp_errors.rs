@@ -199,6 +199,74 @@ async fn invalid_calls_are_json_rpc_errors_naming_the_problem() {
     assert_eq!(answer["error"]["code"], json!(-32601), "{answer}");
 }
 
+/// rmcp parses a `tools/call` whose params do not fit `CallToolRequestParams` as a custom
+/// request and answers "method not found"; the method exists, so it must be invalid params
+/// naming the field, with the request's id.
+#[tokio::test]
+async fn malformed_tools_call_params_are_invalid_params_naming_the_field() {
+    let app = spawn_app().await;
+    let request = |params: Option<Value>| {
+        let mut body = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call"});
+        if let Some(params) = params {
+            body["params"] = params;
+        }
+        body.to_string()
+    };
+    let cases = [
+        (request(None), "params are required"),
+        (request(Some(Value::Null)), "params are required"),
+        (
+            request(Some(json!(["lookup_events"]))),
+            "params must be an object; got an array",
+        ),
+        (request(Some(json!({}))), "params.name is required"),
+        (
+            request(Some(json!({"name": 5, "arguments": {}}))),
+            "params.name must be a string; got a number",
+        ),
+        (
+            request(Some(json!({"name": "lookup_events", "arguments": [1, 2]}))),
+            "params.arguments must be an object; got an array",
+        ),
+        (
+            request(Some(json!({"name": "lookup_events", "arguments": "{}"}))),
+            "params.arguments must be an object; got a string",
+        ),
+        (
+            request(Some(json!({"name": "lookup_events", "_meta": 3}))),
+            "params._meta",
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = rpc_error(&app, body.clone()).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], json!(-32602), "{body}: {answer}");
+        assert_eq!(answer["id"], json!(11), "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "{body}: expected `{expected}` in: {message}"
+        );
+    }
+    // Well-formed calls are untouched: `arguments` may be left out or null.
+    for params in [
+        json!({"name": "lookup_events"}),
+        json!({"name": "lookup_events", "arguments": null}),
+    ] {
+        let response = raw_post(&app, request(Some(params.clone()))).await;
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer["result"]["content"].is_array(), "{params}: {answer}");
+    }
+    // Other methods keep their own answers: unknown ones are still "method not found".
+    let (_, answer) = rpc_error(
+        &app,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/calls", "params": {"name": 5}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], json!(-32601), "{answer}");
+}
+
 #[tokio::test]
 async fn http_level_checks() {
     let app = spawn_app().await;
