@@ -308,13 +308,19 @@ mod tests {
     #[tokio::test]
     async fn every_attribute_filters_exactly() {
         let archive = sample();
+        // Each check compares the attribute itself, so a filter that matched too much (every
+        // assumed-role session, every EC2 call, both of bob's keys) fails it.
         type Check = fn(&RawEvent) -> bool;
         let cases: [(AttributeKey, &str, Check); 8] = [
             (AttributeKey::Username, "alice", |e| {
                 e.username.as_deref() == Some("alice")
             }),
             (AttributeKey::Username, "carol@example.com", |e| {
-                e.record.contains("assumed-role")
+                let record: Value = serde_json::from_str(&e.record).unwrap();
+                e.username.as_deref() == Some("carol@example.com")
+                    && record["userIdentity"]["arn"].as_str().is_some_and(|arn| {
+                        arn.ends_with(":assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/carol@example.com")
+                    })
             }),
             (AttributeKey::EventName, "DeleteBucket", |e| {
                 e.event_name == "DeleteBucket"
@@ -326,13 +332,17 @@ mod tests {
                 e.read_only == Some(false)
             }),
             (AttributeKey::ResourceName, "bob-old-logs", |e| {
-                e.event_name == "DeleteBucket"
+                e.resources
+                    .iter()
+                    .any(|r| r.resource_name.as_deref() == Some("bob-old-logs"))
             }),
             (AttributeKey::ResourceType, "AWS::EC2::Instance", |e| {
-                e.event_source == "ec2.amazonaws.com"
+                e.resources
+                    .iter()
+                    .any(|r| r.resource_type.as_deref() == Some("AWS::EC2::Instance"))
             }),
             (AttributeKey::AccessKeyId, "AKIA3SAMPLEBOB000001", |e| {
-                e.username.as_deref() == Some("bob")
+                e.access_key_id.as_deref() == Some("AKIA3SAMPLEBOB000001")
             }),
         ];
         for (key, value, check) in cases {
