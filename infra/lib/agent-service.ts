@@ -101,7 +101,7 @@ export class AgentService extends Construct {
       reason: 'The environment holds configuration only (model id, MCP URL, listen address); the agent '
         + 'needs no secrets: it authenticates with its task role.',
     });
-    taskDefinition.addContainer('agent', {
+    const container = taskDefinition.addContainer('agent', {
       image,
       essential: true,
       readonlyRootFilesystem: true,
@@ -118,6 +118,9 @@ export class AgentService extends Construct {
         AGENT_MCP_REGION: Stack.of(this).region,
         AGENT_TOOL_TIMEOUT_SECS: String(props.mcpTimeout.toSeconds() + 3),
         AGENT_SECURE_COOKIE: String(https),
+        // Tasks are reachable only through the ALB, which appends the client's address to
+        // X-Forwarded-For: per-client limits use it.
+        AGENT_TRUST_FORWARDED_FOR: 'true',
         RUST_LOG: 'info',
       },
     });
@@ -162,6 +165,11 @@ export class AgentService extends Construct {
       dropInvalidHeaderFields: true,
     });
     this.loadBalancer.logAccessLogs(accessLogs);
+    // The names browsers reach the chat by: any other Host (DNS rebinding) or Origin gets 403.
+    container.addEnvironment('AGENT_ALLOWED_HOSTS', [
+      ...(props.domainName ? [props.domainName] : []),
+      this.loadBalancer.loadBalancerDnsName,
+    ].join(','));
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,

@@ -234,6 +234,21 @@ test('with a certificate: HTTPS with OIDC authentication before forwarding, HTTP
   assert.equal(Object.values(outputs)[0].Value, 'https://chat.example.com/');
 });
 
+test('the agent serves only the names browsers reach it by (DNS rebinding) and trusts the ALB for client addresses', () => {
+  const hostsOf = (context: Record<string, unknown>) => {
+    const { template } = synth(context);
+    const [task] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    const env: { Name: string; Value: unknown }[] = task.Properties.ContainerDefinitions[0].Environment;
+    assert.equal(env.find((e) => e.Name === 'AGENT_TRUST_FORWARDED_FOR')?.Value, 'true');
+    const [albId] = Object.keys(template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    return { hosts: JSON.stringify(env.find((e) => e.Name === 'AGENT_ALLOWED_HOSTS')?.Value), albId };
+  };
+  const plain = hostsOf(CIDRS);
+  assert.ok(plain.hosts.includes(`{"Fn::GetAtt":["${plain.albId}","DNSName"]}`), plain.hosts);
+  const https = hostsOf(HTTPS);
+  assert.ok(https.hosts.includes('chat.example.com,') && https.hosts.includes(`"${https.albId}","DNSName"`), https.hosts);
+});
+
 test('the agent is wired to the Function URL with iam auth, health-checked, sticky, and rolls back', () => {
   const { template } = synth(CIDRS);
   template.hasResourceProperties('AWS::ECS::TaskDefinition', {

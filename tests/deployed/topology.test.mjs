@@ -124,6 +124,11 @@ for (const dir of assemblies) {
       facts.fnRoleId = fnRoleId;
       attributes[urlId] = { FunctionUrl: lambda.url };
 
+      // The ALB's DNS name (the agent's environment names it). ELB names keep the case of the
+      // load balancer's name; browsers send the Host lower-cased.
+      const [albId] = onlyResource(template, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+      attributes[albId] = { DNSName: `${stackName.slice(0, 10)}-Alb-1234567890.${region}.elb.amazonaws.com` };
+
       // The agent's task: image ENV, then the task definition's environment, then what ECS adds.
       const [, task] = onlyResource(template, "AWS::ECS::TaskDefinition");
       const containers = task.Properties.ContainerDefinitions;
@@ -164,15 +169,13 @@ for (const dir of assemblies) {
       facts.agent = agent;
 
       // The ALB: its DNS name, the target group, and the service's container/port binding.
-      const [albId] = onlyResource(template, "AWS::ElasticLoadBalancingV2::LoadBalancer");
-      attributes[albId] = { DNSName: `${stackName}-alb-1234567890.${region}.elb.amazonaws.com`.toLowerCase() };
       const [, service] = onlyResource(template, "AWS::ECS::Service");
       const [binding] = service.Properties.LoadBalancers;
       const [targetGroupId] = reference(binding.TargetGroupArn);
       const targetGroup = template.Resources[targetGroupId].Properties;
       facts.binding = binding;
       facts.targetGroup = targetGroup;
-      facts.albDns = resolve({ "Fn::GetAtt": [albId, "DNSName"] });
+      facts.albDns = resolve({ "Fn::GetAtt": [albId, "DNSName"] }).toLowerCase();
       // Health checks go to the registered target: the task's address and the container port
       // the service binds (the target group's "traffic-port").
       facts.target = {
@@ -233,6 +236,24 @@ for (const dir of assemblies) {
         assert.match(call.host, new RegExp(`\\.lambda-url\\.${region}\\.on\\.aws$`));
         assert.equal(call.result, "response");
       }
+    });
+
+    test("the agent refuses a foreign Host through the ALB (DNS rebinding) and a cross-site Origin", async () => {
+      const rebound = await startLoadBalancer({ dnsName: "rebound.attacker.example", target: { address: taskAddress, port: facts.binding.ContainerPort } });
+      try {
+        const page = await fetch(`${rebound.url}/`);
+        assert.equal(page.status, 403);
+      } finally {
+        await rebound.stop();
+      }
+      const cross = await fetch(`${facts.alb.url}/api/chat`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "https://attacker.example" },
+        body: JSON.stringify({ message: "hello" }),
+      });
+      assert.equal(cross.status, 403);
+      const page = await fetch(`${facts.alb.url}/`);
+      assert.equal(page.status, 200, "the ALB's own name is served");
     });
 
     test("Bedrock was called in the configured region with the task role, for the configured model", () => {

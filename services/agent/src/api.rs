@@ -1,5 +1,6 @@
 //! The HTTP API: the chat page, `POST /api/chat` streaming a run as Server-Sent Events, stop,
-//! reset, the session view and the health check. [`app`] builds the router for `main` and tests.
+//! reset, the session view and the health check. [`app`] builds the router for `main` and tests;
+//! [`crate::access`] guards it and [`crate::runner`] runs each answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,10 @@ use std::time::Duration;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::{FutureExt, Stream};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -19,29 +19,23 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
-use crate::agent::{Agent, RunInput};
-use crate::conversation::Usage;
-use crate::events::{AgentEvent, ErrorKind, RunEnd};
-use crate::model::ModelInfo;
-use crate::session::{SessionError, SessionStore};
+use crate::access::{self, Peer, client_ip};
+use crate::agent::RunInput;
+use crate::runner;
+use crate::session::SessionError;
+use crate::state::AppState;
 use crate::web;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "agent_session";
 /// Longest accepted chat message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8000;
-
-/// Shared state of the service.
-pub struct AppState {
-    pub agent: Agent,
-    pub sessions: SessionStore,
-    pub model: ModelInfo,
-    /// Adds `Secure` to the cookie (HTTPS deployments).
-    pub secure_cookie: bool,
-}
+/// Time a client has to send a request body (a trickled body must not hold a connection).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An API error: a status and a message naming what is wrong, as `{"error": "..."}`.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +55,16 @@ impl IntoResponse for ApiError {
             ApiError::Rejected { status, .. } => *status,
             ApiError::Session(SessionError::Busy) => StatusCode::CONFLICT,
             ApiError::Session(SessionError::Full(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Session(SessionError::TooManyNew(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Session(SessionError::Gone) => StatusCode::GONE,
         };
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+        let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
+        if let ApiError::Session(SessionError::TooManyNew(secs)) = &self
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -86,8 +88,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/chat/stop", post(stop))
         .route("/api/session/reset", post(reset))
         .merge(web::routes())
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.access.clone(),
+            access::guard,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(web::CSP),
@@ -117,7 +124,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// The session id from the cookie, if it is one of ours.
+/// The session id from the cookie, if it has our shape (whether it is a live session is the
+/// store's to say: ids are issued by the store only).
 fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -138,22 +146,59 @@ fn set_cookie(id: &str, secure: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Responses that carry a conversation must not be stored by any cache.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 async fn session_view(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let view = session_id(&headers).map(|id| state.sessions.view(&id));
     let (running, messages) = view.map_or((false, vec![]), |v| (v.running, v.messages));
-    Json(json!({"model": state.model, "running": running, "messages": messages})).into_response()
+    no_store(
+        Json(json!({"model": state.model, "running": running, "messages": messages}))
+            .into_response(),
+    )
 }
 
-async fn stop(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// Stop and reset change state but carry no body: they must still be sent as JSON, which a
+/// cross-site HTML form cannot do without a CORS preflight (that this service never grants).
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::Rejected {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "send this request with `Content-Type: application/json`".into(),
+        })
+    }
+}
+
+async fn stop(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
     let stopped = session_id(&headers).is_some_and(|id| state.sessions.stop(&id));
-    Json(json!({"stopped": stopped})).into_response()
+    Ok(Json(json!({"stopped": stopped})).into_response())
 }
 
-async fn reset(State(state): State<Arc<AppState>>, headers: HeaderMap) -> StatusCode {
+async fn reset(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    require_json(&headers)?;
     if let Some(id) = session_id(&headers) {
         state.sessions.reset(&id);
     }
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn validate(
@@ -186,15 +231,20 @@ fn validate(
 
 async fn chat(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Json<ChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let (message, timezone) = validate(body)?;
-    let existing = session_id(&headers);
-    let id = existing
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let (history, cancel) = state.sessions.begin_run(&id, &message)?;
+    // Only ids the store issued are used: an unknown (forged, expired, reset) one gets a new id.
+    let existing = session_id(&headers).filter(|id| state.sessions.exists(id));
+    let id = match &existing {
+        Some(id) => id.clone(),
+        None => state
+            .sessions
+            .create(client_ip(&state.access, &headers, peer))?,
+    };
+    let (history, ticket) = state.sessions.begin_run(&id, &message)?;
     let input = RunInput {
         text: message,
         now: Timestamp::now(),
@@ -202,82 +252,18 @@ async fn chat(
     };
     let (sse_tx, sse_rx) = mpsc::unbounded_channel();
     tokio::spawn(
-        run(state.clone(), id.clone(), history, input, cancel, sse_tx)
+        runner::run(state.clone(), id.clone(), history, input, ticket, sse_tx)
             .instrument(tracing::Span::current()),
     );
-    let mut response = Sse::new(event_stream(sse_rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut response = no_store(
+        Sse::new(runner::event_stream(sse_rx))
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response(),
+    );
     if existing.is_none() {
         response
             .headers_mut()
             .insert(header::SET_COOKIE, set_cookie(&id, state.secure_cookie));
     }
     Ok(response)
-}
-
-/// Runs the agent, relaying events to the session transcript and the SSE stream. `done` goes
-/// out only after the session is free again, so a client may send its next message as soon as
-/// it sees `done`. The run goes on if the browser disconnects (a reload then shows it).
-async fn run(
-    state: Arc<AppState>,
-    id: String,
-    mut history: Vec<crate::conversation::Message>,
-    input: RunInput,
-    cancel: tokio_util::sync::CancellationToken,
-    sse: mpsc::UnboundedSender<AgentEvent>,
-) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let agent_run = async {
-        let outcome =
-            std::panic::AssertUnwindSafe(state.agent.run(&mut history, input, &tx, &cancel))
-                .catch_unwind()
-                .await;
-        drop(tx);
-        outcome.is_ok()
-    };
-    let relay = async {
-        let mut done = None;
-        while let Some(event) = rx.recv().await {
-            state.sessions.apply(&id, &event);
-            if matches!(event, AgentEvent::Done { .. }) {
-                done = Some(event);
-            } else {
-                let _ = sse.send(event);
-            }
-        }
-        done
-    };
-    let (completed, done) = tokio::join!(agent_run, relay);
-    if !completed {
-        tracing::error!("the agent run panicked");
-        history.clear();
-        let error = AgentEvent::Error {
-            kind: ErrorKind::Internal,
-            message: "internal error: the answer was lost; the chat continues".into(),
-        };
-        state.sessions.apply(&id, &error);
-        let _ = sse.send(error);
-    }
-    state.sessions.finish_run(&id, history);
-    let _ = sse.send(done.unwrap_or(AgentEvent::Done {
-        stop_reason: RunEnd::Error,
-        usage: Usage::default(),
-    }));
-}
-
-fn event_stream(
-    rx: mpsc::UnboundedReceiver<AgentEvent>,
-) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
-    futures::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
-        let sse = Event::default()
-            .event(event.name())
-            .json_data(event.data())
-            .unwrap_or_else(|_| Event::default().event("error"));
-        Some((Ok(sse), rx))
-    })
 }

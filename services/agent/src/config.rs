@@ -110,6 +110,21 @@ pub struct Config {
     #[arg(long, env = "AGENT_SESSION_IDLE_SECS", default_value_t = 3600)]
     pub session_idle_secs: u64,
 
+    /// New chats one client address may open per minute.
+    #[arg(long, env = "AGENT_NEW_CHATS_PER_CLIENT_PER_MINUTE", default_value_t = 30)]
+    pub new_chats_per_client_per_minute: u32,
+
+    /// Host names the service is reached by, besides loopback (`chat.example.com`,
+    /// `*.example.com`); other Host headers and Origins get 403 (DNS rebinding, cross-site
+    /// requests). Comma separated in the environment.
+    #[arg(long = "allowed-host", env = "AGENT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a load
+    /// balancer that appends it, such as the ALB; otherwise clients could choose it).
+    #[arg(long, env = "AGENT_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub trust_forwarded_for: bool,
+
     /// Mark the session cookie `Secure` (set when the page is served over HTTPS).
     #[arg(long, env = "AGENT_SECURE_COOKIE", default_value_t = false)]
     pub secure_cookie: bool,

@@ -1,11 +1,13 @@
 //! The agent web service: a Bedrock (or offline) agent loop that calls MCP tools and streams its
 //! answers to the browser over Server-Sent Events.
 //!
-//! Map: [`config`] flags; [`startup`] builds clients and state; [`api`] and [`web`] serve HTTP;
-//! [`session`] and [`transcript`] keep chats; [`agent`] is the loop over the [`model::Model`]
+//! Map: [`config`] flags; [`startup`] builds clients and [`state`]; [`server`] accepts
+//! connections; [`access`] guards hosts and origins; [`api`] and [`web`] serve HTTP; [`runner`]
+//! runs one answer; [`session`] and [`transcript`] keep chats; [`agent`] is the loop over the [`model::Model`]
 //! and [`tools::ToolProvider`] traits; [`model`] has Bedrock and the offline planner; [`mcp`]
 //! is the MCP client with SigV4.
 
+pub mod access;
 pub mod agent;
 pub mod api;
 pub mod config;
@@ -14,8 +16,11 @@ pub mod events;
 pub mod mcp;
 pub mod model;
 pub mod prompt;
+pub mod runner;
+pub mod server;
 pub mod session;
 pub mod startup;
+pub mod state;
 pub mod testing;
 pub mod tools;
 pub mod transcript;

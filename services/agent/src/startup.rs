@@ -2,7 +2,6 @@
 //! built (endpoint overrides such as `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` come from the SDK's own
 //! chain, which is how tests point the real client at a stand-in).
 
-use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::agent::{Agent, Limits};
-use crate::api::{AppState, app};
+use crate::access::AccessPolicy;
+use crate::api::app;
+use crate::server::{ServerLimits, serve as serve_http};
+use crate::state::AppState;
 use crate::config::{Config, ConfigError, ModelKind};
 use crate::mcp::{McpAuth, McpConfigError, McpSettings, McpToolbox};
 use crate::model::Model;
@@ -94,9 +96,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         sessions: SessionStore::new(SessionLimits {
             max_sessions: config.max_sessions,
             idle_ttl: Duration::from_secs(config.session_idle_secs),
+            new_per_client_per_minute: config.new_chats_per_client_per_minute,
             ..SessionLimits::default()
         }),
         secure_cookie: config.secure_cookie,
+        access: Arc::new(AccessPolicy::new(
+            &config.allowed_hosts,
+            config.trust_forwarded_for,
+        )),
     })
 }
 
@@ -126,13 +133,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         mcp_servers = config.mcp_urls.len(),
         "agent listening"
     );
-    // Small SSE frames must leave at once, not wait for Nagle and a delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_http(
+        listener,
+        app(state),
+        ServerLimits::default(),
+        shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 

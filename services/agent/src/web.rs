@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// The page's Content Security Policy: only our own scripts, styles and API; no inline code,
 /// so HTML that slips into the page through model or tool output cannot run script.

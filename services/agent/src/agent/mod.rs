@@ -128,7 +128,15 @@ impl Agent {
         deadline: Instant,
         usage: &mut Usage,
     ) -> RunEnd {
-        let listing = self.tools.list_tools().await;
+        // The listing is awaited like everything else in a run: Stop and the wall-time limit end
+        // it, however long the server takes.
+        let listing = tokio::select! {
+            listing = self.tools.list_tools() => listing,
+            () = cancel.cancelled() => return RunEnd::Stopped,
+            () = tokio::time::sleep_until(deadline) => {
+                return self.limit(events, wall_time_text(self.limits.max_wall_time));
+            }
+        };
         for problem in &listing.unavailable {
             emit_error(events, ErrorKind::McpUnavailable, problem.to_string());
         }

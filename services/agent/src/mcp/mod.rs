@@ -60,6 +60,8 @@ pub struct McpSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub tool_ttl: Duration,
+    /// Longest wait for a server's tool list (a run never waits longer for it).
+    pub list_timeout: Duration,
 }
 
 impl Default for McpSettings {
@@ -68,6 +70,7 @@ impl Default for McpSettings {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
             tool_ttl: Duration::from_secs(300),
+            list_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -77,8 +80,17 @@ impl Default for McpSettings {
 pub struct McpToolbox {
     /// Each server with its tool-name prefix.
     servers: Vec<(McpServer, String)>,
-    /// Bedrock tool name -> (server index, the server's tool name), from the last listing.
-    routes: RwLock<HashMap<String, (usize, String)>>,
+    routing: RwLock<Routing>,
+}
+
+/// Where each offered tool goes, and which servers' last listing failed.
+#[derive(Debug, Default)]
+struct Routing {
+    /// Bedrock tool name -> (server index, the server's tool name). A server whose listing fails
+    /// keeps its routes from before, so a run that was offered its tools can still call them.
+    routes: HashMap<String, (usize, String)>,
+    /// Server index -> why its last listing failed.
+    down: HashMap<usize, ToolError>,
 }
 
 impl McpToolbox {
@@ -123,12 +135,13 @@ impl McpToolbox {
                 client,
                 settings.connect_timeout,
                 settings.tool_ttl,
+                settings.list_timeout,
             );
             servers.push((server, config.prefix.clone()));
         }
         Ok(Self {
             servers,
-            routes: RwLock::new(HashMap::new()),
+            routing: RwLock::new(Routing::default()),
         })
     }
 }
@@ -137,17 +150,24 @@ impl McpToolbox {
 impl ToolProvider for McpToolbox {
     async fn list_tools(&self) -> ToolListing {
         let lists = futures::future::join_all(self.servers.iter().map(|(s, _)| s.tools())).await;
+        let mut routing = self.routing.write().await;
         let mut listing = ToolListing::default();
-        let mut routes = HashMap::new();
-        let mut taken = HashSet::new();
+        // Names of the servers that answered are recomputed; the others keep their routes.
+        routing
+            .routes
+            .retain(|_, (index, _)| lists[*index].is_err());
+        let mut taken: HashSet<String> = routing.routes.keys().cloned().collect();
         for (index, list) in lists.into_iter().enumerate() {
             match list {
                 Ok(tools) => {
+                    routing.down.remove(&index);
                     let prefix = &self.servers[index].1;
                     for tool in tools {
                         let name = bedrock_tool_name(prefix, &tool.name, &taken);
                         taken.insert(name.clone());
-                        routes.insert(name.clone(), (index, tool.name.to_string()));
+                        routing
+                            .routes
+                            .insert(name.clone(), (index, tool.name.to_string()));
                         listing.tools.push(ToolSpec {
                             name,
                             description: tool
@@ -159,16 +179,39 @@ impl ToolProvider for McpToolbox {
                         });
                     }
                 }
-                Err(error) => listing.unavailable.push(error),
+                Err(error) => {
+                    routing.down.insert(index, unavailable_copy(&error));
+                    listing.unavailable.push(error);
+                }
             }
         }
-        *self.routes.write().await = routes;
         listing
     }
 
     async fn call_tool(&self, name: &str, input: Value) -> Result<ToolOutput, ToolError> {
-        let route = self.routes.read().await.get(name).cloned();
-        let (index, tool) = route.ok_or_else(|| ToolError::UnknownTool(name.to_owned()))?;
-        self.servers[index].0.call(&tool, input).await
+        let (route, down) = {
+            let routing = self.routing.read().await;
+            let down = routing.down.values().next().map(unavailable_copy);
+            (routing.routes.get(name).cloned(), down)
+        };
+        match (route, down) {
+            (Some((index, tool)), _) => self.servers[index].0.call(&tool, input).await,
+            // Not a tool we know, but a server could not be asked: say that, not "unknown tool".
+            (None, Some(down)) => Err(down),
+            (None, None) => Err(ToolError::UnknownTool(name.to_owned())),
+        }
+    }
+}
+
+/// A copy of a listing failure (tool errors are not `Clone`: they are moved into events).
+fn unavailable_copy(error: &ToolError) -> ToolError {
+    match error {
+        ToolError::Unavailable { server, message } | ToolError::Rejected { server, message } => {
+            ToolError::Unavailable {
+                server: server.clone(),
+                message: message.clone(),
+            }
+        }
+        ToolError::UnknownTool(name) => ToolError::UnknownTool(name.clone()),
     }
 }

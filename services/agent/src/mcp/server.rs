@@ -1,5 +1,9 @@
 //! One MCP server: a long-lived rmcp Streamable HTTP client (one handshake, then one HTTP
 //! request per call), its cached tool list, and reconnection when the transport fails.
+//!
+//! The tool list is refreshed by one run at a time, bounded by the listing timeout; other runs
+//! meanwhile use the last list (or wait at most that long when there is none), and a failed
+//! listing is remembered briefly so queued runs do not each retry it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +44,21 @@ pub struct McpServer {
     client: HttpClient,
     connect_timeout: Duration,
     tool_ttl: Duration,
+    list_timeout: Duration,
     connection: Mutex<Option<Connection>>,
-    tools: Mutex<Option<(Instant, Vec<Tool>)>>,
+    tools: std::sync::Mutex<ToolCache>,
+    /// Held by the one run refreshing the list.
+    refresh: Mutex<()>,
+}
+
+/// How long a failed listing is answered from memory before the server is asked again.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// The last tool list and the last listing failure.
+#[derive(Debug, Default)]
+struct ToolCache {
+    list: Option<(Instant, Vec<Tool>)>,
+    failure: Option<(Instant, String)>,
 }
 
 impl McpServer {
@@ -51,6 +68,7 @@ impl McpServer {
         client: HttpClient,
         connect_timeout: Duration,
         tool_ttl: Duration,
+        list_timeout: Duration,
     ) -> Self {
         Self {
             label,
@@ -58,8 +76,31 @@ impl McpServer {
             client,
             connect_timeout,
             tool_ttl,
+            list_timeout,
             connection: Mutex::new(None),
-            tools: Mutex::new(None),
+            tools: std::sync::Mutex::new(ToolCache::default()),
+            refresh: Mutex::new(()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, ToolCache> {
+        self.tools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the cache can answer without asking the server: a fresh list, or (`allow_stale`)
+    /// any list, or a recent failure.
+    fn cached(&self, allow_stale: bool) -> Option<Result<Vec<Tool>, ToolError>> {
+        let cache = self.cache();
+        if let Some((fetched, tools)) = &cache.list
+            && (allow_stale || fetched.elapsed() < self.tool_ttl)
+        {
+            return Some(Ok(tools.clone()));
+        }
+        match &cache.failure {
+            Some((when, message)) if when.elapsed() < FAILURE_MEMORY => {
+                Some(Err(self.unavailable(message)))
+            }
+            _ => None,
         }
     }
 
@@ -136,24 +177,66 @@ impl McpServer {
     /// The server's tools: cached for the TTL; on a failed refresh the last known list is kept
     /// (calls then fail visibly) and the error is returned only if there is no list at all.
     pub async fn tools(&self) -> Result<Vec<Tool>, ToolError> {
-        let mut cache = self.tools.lock().await;
-        if let Some((fetched, tools)) = cache.as_ref()
-            && fetched.elapsed() < self.tool_ttl
-        {
-            return Ok(tools.clone());
+        if let Some(fresh) = self.cached(false) {
+            return fresh;
         }
-        match self.fetch_tools().await {
+        let _refreshing = match self.refresh.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Another run is asking the server: use the last list, or wait for its answer.
+                if let Some(Ok(stale)) = self.cached(true) {
+                    return Ok(stale);
+                }
+                let waited = tokio::time::timeout(self.list_timeout, self.refresh.lock()).await;
+                if let Some(answer) = self.cached(true) {
+                    return answer;
+                }
+                match waited {
+                    Ok(guard) => guard,
+                    Err(_) => {
+                        return Err(self.unavailable(format!(
+                            "the tool list did not arrive within {} s",
+                            self.list_timeout.as_secs()
+                        )));
+                    }
+                }
+            }
+        };
+        // Someone may have refreshed while this run waited for the lock.
+        if let Some(fresh) = self.cached(false) {
+            return fresh;
+        }
+        let fetched = match tokio::time::timeout(self.list_timeout, self.fetch_tools()).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.forget_connection().await;
+                Err(self.unavailable(format!(
+                    "the tool list did not arrive within {} s",
+                    self.list_timeout.as_secs()
+                )))
+            }
+        };
+        let mut cache = self.cache();
+        match fetched {
             Ok(tools) => {
-                *cache = Some((Instant::now(), tools.clone()));
+                cache.list = Some((Instant::now(), tools.clone()));
+                cache.failure = None;
                 Ok(tools)
             }
-            Err(error) => match cache.as_ref() {
-                Some((_, stale)) => {
-                    tracing::warn!(server = %self.label, %error, "tool list refresh failed; keeping the last list");
-                    Ok(stale.clone())
+            Err(error) => {
+                let message = match &error {
+                    ToolError::Unavailable { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                cache.failure = Some((Instant::now(), message));
+                match &cache.list {
+                    Some((_, stale)) => {
+                        tracing::warn!(server = %self.label, %error, "tool list refresh failed; keeping the last list");
+                        Ok(stale.clone())
+                    }
+                    None => Err(error),
                 }
-                None => Err(error),
-            },
+            }
         }
     }
 
@@ -170,7 +253,7 @@ impl McpServer {
 
     /// Drops the cached tool list so the next listing asks the server.
     pub async fn invalidate_tools(&self) {
-        self.tools.lock().await.take();
+        *self.cache() = ToolCache::default();
     }
 
     /// Calls tool `name` (the server's own name) with `arguments`.

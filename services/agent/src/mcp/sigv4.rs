@@ -27,6 +27,11 @@ use sse_stream::{Error as SseError, Sse};
 
 /// Credentials are refreshed this long before they expire.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Credentials that came back already inside the refresh margin (the provider had nothing
+/// newer) are used until this close to their expiry, and asked for again at most this often:
+/// otherwise every request would fetch them anew.
+const LAST_MINUTE: Duration = Duration::from_secs(15);
+const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(60);
 
 /// Why a request could not be signed.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +55,8 @@ pub fn region_from_function_url(url: &str) -> Option<String> {
 pub struct SigV4Signer {
     provider: SharedCredentialsProvider,
     region: String,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// The credentials and when they were fetched.
+    cached: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
 }
 
 impl SigV4Signer {
@@ -69,20 +75,30 @@ impl SigV4Signer {
 
     async fn credentials(&self) -> Result<Credentials, SignError> {
         let mut cached = self.cached.lock().await;
-        let fresh = cached.as_ref().is_some_and(|c| {
-            c.expiry()
-                .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_MARGIN)
-        });
-        if !fresh {
+        let now = SystemTime::now();
+        let usable = cached
+            .as_ref()
+            .is_some_and(|(c, fetched)| match c.expiry() {
+                None => true,
+                Some(expiry) if expiry > now + REFRESH_MARGIN => true,
+                // Inside the margin: refresh, but not on every request while the provider keeps
+                // returning the same near-expiry credentials.
+                Some(expiry) => {
+                    expiry > now + LAST_MINUTE
+                        && now.duration_since(*fetched).unwrap_or_default() < RETRY_REFRESH_AFTER
+                }
+            });
+        if !usable {
             let credentials = self
                 .provider
                 .provide_credentials()
                 .await
                 .map_err(|e| SignError::NoCredentials(e.to_string()))?;
-            *cached = Some(credentials);
+            *cached = Some((credentials, now));
         }
         cached
-            .clone()
+            .as_ref()
+            .map(|(c, _)| c.clone())
             .ok_or_else(|| SignError::NoCredentials("credential cache is empty".into()))
     }
 
@@ -279,5 +295,43 @@ mod tests {
         );
         assert!(auth.contains("/us-east-1/lambda/aws4_request"), "{auth}");
         assert!(signer.cached.lock().await.is_some());
+    }
+
+    /// Counts how often credentials are asked for; they expire in 4 minutes (inside the margin).
+    #[derive(Debug)]
+    struct NearExpiry(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl ProvideCredentials for NearExpiry {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(Credentials::new(
+                "ASIAEXAMPLE",
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + Duration::from_secs(240)),
+                "test",
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn near_expiry_credentials_are_not_fetched_for_every_request() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let signer = SigV4Signer::new(
+            SharedCredentialsProvider::new(NearExpiry(calls.clone())),
+            "us-east-1".into(),
+        );
+        for _ in 0..15 {
+            signer
+                .sign("POST", "https://x.lambda-url.us-east-1.on.aws/mcp", b"{}")
+                .await
+                .unwrap();
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

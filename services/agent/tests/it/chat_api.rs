@@ -217,6 +217,8 @@ async fn limits_end_the_run_with_a_named_limit() {
             ..Limits::default()
         },
         sessions: Default::default(),
+        access: Default::default(),
+        server: Default::default(),
     })
     .await;
     let (_, events) = scripted.ask(None, "loop forever").await;

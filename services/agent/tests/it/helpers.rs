@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent::agent::{Agent, Limits};
-use agent::api::{AppState, app};
+use agent::access::AccessPolicy;
+use agent::api::app;
+use agent::server::{ServerLimits, serve};
+use agent::state::AppState;
 use agent::mcp::{McpAuth, McpServerConfig, McpSettings, McpToolbox};
 use agent::model::Model;
 use agent::model::offline::OfflineModel;
@@ -96,6 +99,8 @@ pub struct AgentOptions {
     pub tools: Arc<dyn ToolProvider>,
     pub limits: Limits,
     pub sessions: SessionLimits,
+    pub access: AccessPolicy,
+    pub server: ServerLimits,
 }
 
 impl AgentOptions {
@@ -108,6 +113,8 @@ impl AgentOptions {
             tools,
             limits: Limits::default(),
             sessions: SessionLimits::default(),
+            access: AccessPolicy::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -123,11 +130,18 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
         },
         sessions: SessionStore::new(options.sessions),
         secure_cookie: false,
+        access: Arc::new(options.access),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // The server loop `main` uses (header-read timeout, peer addresses), stopped with the runtime.
+    tokio::spawn(serve(
+        listener,
+        router,
+        options.server,
+        futures::future::pending(),
+    ));
     AgentApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -193,10 +207,12 @@ impl AgentApp {
         (cookie, parse_sse(&body))
     }
 
+    /// A bodiless state-changing request (stop, reset), sent as the page sends it: JSON.
     pub async fn post(&self, path: &str, cookie: &str) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base))
             .header("cookie", cookie)
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap()

@@ -8,6 +8,7 @@
 mod bedrock_standin;
 mod bedrock_stream;
 mod chat_api;
+mod hardening;
 mod helpers;
 mod mcp_client;
 mod sigv4;

@@ -1,0 +1,19 @@
+//! The service's shared state, built once by `startup` and handed to every handler.
+
+use std::sync::Arc;
+
+use crate::access::AccessPolicy;
+use crate::agent::Agent;
+use crate::model::ModelInfo;
+use crate::session::SessionStore;
+
+/// Shared state of the service.
+pub struct AppState {
+    pub agent: Agent,
+    pub sessions: SessionStore,
+    pub model: ModelInfo,
+    /// Adds `Secure` to the cookie (HTTPS deployments).
+    pub secure_cookie: bool,
+    /// Allowed hosts and origins, and where the client address comes from.
+    pub access: Arc<AccessPolicy>,
+}
