@@ -111,13 +111,21 @@ pub struct Config {
     pub session_idle_secs: u64,
 
     /// New chats one client address may open per minute.
-    #[arg(long, env = "AGENT_NEW_CHATS_PER_CLIENT_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "AGENT_NEW_CHATS_PER_CLIENT_PER_MINUTE",
+        default_value_t = 30
+    )]
     pub new_chats_per_client_per_minute: u32,
 
     /// Host names the service is reached by, besides loopback (`chat.example.com`,
     /// `*.example.com`); other Host headers and Origins get 403 (DNS rebinding, cross-site
     /// requests). Comma separated in the environment.
-    #[arg(long = "allowed-host", env = "AGENT_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "AGENT_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<String>,
 
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a load

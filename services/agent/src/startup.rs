@@ -8,17 +8,17 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::agent::{Agent, Limits};
 use crate::access::AccessPolicy;
+use crate::agent::{Agent, Limits};
 use crate::api::app;
-use crate::server::{ServerLimits, serve as serve_http};
-use crate::state::AppState;
 use crate::config::{Config, ConfigError, ModelKind};
 use crate::mcp::{McpAuth, McpConfigError, McpSettings, McpToolbox};
 use crate::model::Model;
 use crate::model::bedrock::BedrockModel;
 use crate::model::offline::OfflineModel;
+use crate::server::{ServerLimits, serve as serve_http};
 use crate::session::{SessionLimits, SessionStore};
+use crate::state::AppState;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]

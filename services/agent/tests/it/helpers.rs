@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::agent::{Agent, Limits};
 use agent::access::AccessPolicy;
+use agent::agent::{Agent, Limits};
 use agent::api::app;
-use agent::server::{ServerLimits, serve};
-use agent::state::AppState;
 use agent::mcp::{McpAuth, McpServerConfig, McpSettings, McpToolbox};
 use agent::model::Model;
 use agent::model::offline::OfflineModel;
 use agent::prompt::Persona;
+use agent::server::{ServerLimits, serve};
 use agent::session::{SessionLimits, SessionStore};
+use agent::state::AppState;
 use agent::tools::ToolProvider;
 use cloudtrail_mcp::cursor::CursorCodec;
 use cloudtrail_mcp::source::EventSource;
