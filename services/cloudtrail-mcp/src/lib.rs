@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod project;
+pub mod record;
 pub mod run;
 pub mod sample;
 pub mod source;

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::record;
 use crate::source::RawEvent;
 
 /// How much of an event to keep.
@@ -115,27 +116,15 @@ pub fn project(event: &RawEvent, options: ProjectionOptions) -> CompactEvent {
     }
 }
 
-/// Who made the call, read from `userIdentity`.
+/// Who made the call, read from `userIdentity`; `username` (what LookupEvents reported) names it
+/// when the record does not.
 pub fn principal(record: &Value, username: Option<&str>) -> Principal {
-    let identity = record.get("userIdentity").unwrap_or(&Value::Null);
-    let field = |key: &str| identity.get(key).and_then(Value::as_str).map(str::to_owned);
-    let kind = field("type");
-    let arn = field("arn");
-    let name = match kind.as_deref() {
-        Some("Root") => Some("root".to_owned()),
-        Some("AWSService") => field("invokedBy"),
-        Some("AssumedRole") => arn
-            .as_deref()
-            .and_then(|a| a.rsplit('/').next())
-            .map(str::to_owned),
-        _ => field("userName"),
-    }
-    .or_else(|| username.map(str::to_owned));
+    let identity = record::identity(record);
     Principal {
-        kind,
-        arn,
-        name,
-        account_id: field("accountId"),
+        kind: identity.kind,
+        arn: identity.arn,
+        name: identity.name.or_else(|| username.map(str::to_owned)),
+        account_id: identity.account_id,
     }
 }
 

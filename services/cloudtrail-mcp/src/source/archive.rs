@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::index::{Index, IndexBuilder};
 use super::{EventSource, Page, Query, RawEvent, Resource, SourceError};
-use crate::project::principal;
+use crate::record;
 
 /// An in-memory index of CloudTrail records.
 #[derive(Debug)]
@@ -124,98 +124,26 @@ fn read_log(path: &Path) -> Result<String, SourceError> {
 }
 
 /// The fields `LookupEvents` indexes, derived from a record the way CloudTrail shows them.
-fn raw_event(record: &Value) -> Option<RawEvent> {
-    let text = |key: &str| record.get(key).and_then(Value::as_str);
+fn raw_event(value: &Value) -> Option<RawEvent> {
+    let text = |key: &str| value.get(key).and_then(Value::as_str);
     let event_time: Timestamp = text("eventTime")?.parse().ok()?;
-    let identity = record.get("userIdentity").unwrap_or(&Value::Null);
     Some(RawEvent {
         event_id: text("eventID")?.to_owned(),
         event_time,
         event_name: text("eventName").unwrap_or_default().to_owned(),
         event_source: text("eventSource").unwrap_or_default().to_owned(),
-        username: match identity.get("type").and_then(Value::as_str) {
-            Some("AWSService") => None,
-            _ => principal(record, None).name,
-        },
-        access_key_id: identity
-            .get("accessKeyId")
-            .and_then(Value::as_str)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned),
-        read_only: record.get("readOnly").and_then(|v| {
-            v.as_bool()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        }),
-        resources: resources(record),
-        record: record.to_string(),
+        username: record::username(value),
+        access_key_id: record::access_key_id(value),
+        read_only: record::read_only(value),
+        resources: record::resources(value)
+            .into_iter()
+            .map(|(kind, name)| Resource {
+                resource_type: Some(kind),
+                resource_name: Some(name),
+            })
+            .collect(),
+        record: value.to_string(),
     })
-}
-
-/// Request parameter keys that name a resource, and the resource type LookupEvents reports.
-const PARAMETER_RESOURCES: [(&str, &str); 9] = [
-    ("bucketName", "AWS::S3::Bucket"),
-    ("userName", "AWS::IAM::User"),
-    ("roleName", "AWS::IAM::Role"),
-    ("policyArn", "AWS::IAM::Policy"),
-    ("functionName", "AWS::Lambda::Function"),
-    ("stackName", "AWS::CloudFormation::Stack"),
-    ("keyId", "AWS::KMS::Key"),
-    ("logGroupName", "AWS::Logs::LogGroup"),
-    ("groupId", "AWS::EC2::SecurityGroup"),
-];
-
-fn resources(record: &Value) -> Vec<Resource> {
-    let mut out: Vec<Resource> = Vec::new();
-    let mut push = |kind: &str, name: &str| {
-        if !out.iter().any(|r| r.resource_name.as_deref() == Some(name)) {
-            out.push(Resource {
-                resource_type: Some(kind.to_owned()),
-                resource_name: Some(name.to_owned()),
-            });
-        }
-    };
-    let request = record.get("requestParameters").unwrap_or(&Value::Null);
-    for (key, kind) in PARAMETER_RESOURCES {
-        if let Some(name) = request.get(key).and_then(Value::as_str) {
-            push(kind, name);
-        }
-    }
-    // EC2 instance ids in request or response item lists, and tagged resources.
-    for side in [
-        request,
-        record.get("responseElements").unwrap_or(&Value::Null),
-    ] {
-        for list in ["instancesSet", "resourcesSet"] {
-            let items = side
-                .get(list)
-                .and_then(|l| l.get("items"))
-                .and_then(Value::as_array);
-            for item in items.into_iter().flatten() {
-                let id = item
-                    .get("instanceId")
-                    .or_else(|| item.get("resourceId"))
-                    .and_then(Value::as_str);
-                if let Some(id) = id.filter(|id| id.starts_with("i-")) {
-                    push("AWS::EC2::Instance", id);
-                }
-            }
-        }
-    }
-    for resource in record
-        .get("resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(kind), Some(arn)) = (
-            resource.get("type").and_then(Value::as_str),
-            resource.get("ARN").and_then(Value::as_str),
-        ) {
-            let name = arn.rsplit([':', '/']).next().unwrap_or(arn);
-            push(kind, name);
-        }
-    }
-    out
 }
 
 fn parse_token(token: &str) -> Result<(Timestamp, &str), SourceError> {
