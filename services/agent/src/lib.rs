@@ -21,6 +21,9 @@ pub mod server;
 pub mod session;
 pub mod startup;
 pub mod state;
+/// Test doubles (a scripted model, in-memory tools): for this crate's tests and examples only,
+/// behind the `testing` feature (as tokio's `test-util`), so the service binary has none.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tools;
 pub mod transcript;
