@@ -2,7 +2,8 @@
 //! that calls one tool and then streams a fixed answer, and the real cloudtrail-mcp router
 //! counting the HTTP requests it gets. Prints: start-up time, idle RSS, per-turn latency
 //! (p50/p99: the agent's whole server-side path, stand-ins answering at once), MCP HTTP requests
-//! per tool call, memory per idle session, and memory/CPU with 500 concurrent streaming chats.
+//! per tool call, memory per idle session, memory per session holding a full (512 KiB) history,
+//! and memory/CPU with 500 concurrent streaming chats.
 //!
 //! Run through `scripts/bench-agent`.
 
@@ -99,6 +100,8 @@ async fn start_agent(binary: &str, bedrock: &str, mcp: &str) -> AgentProcess {
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AGENT_MAX_SESSIONS", "10000")
+        // Every benchmark client comes from 127.0.0.1: lift the per-address limit on new chats.
+        .env("AGENT_NEW_CHATS_PER_CLIENT_PER_MINUTE", "1000000")
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -138,6 +141,32 @@ async fn turn(client: &reqwest::Client, base: &str) -> bool {
     };
     let tail = body.rsplit("event: done").next().unwrap_or("");
     body.contains("event: tool_end") && tail.contains("\"end_turn\"")
+}
+
+/// One turn in the session of `cookie` (a new one when `None`); the session's cookie after it.
+async fn turn_in(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: Option<&str>,
+    message: &str,
+) -> Option<String> {
+    let mut request = client
+        .post(format!("{base}/api/chat"))
+        .json(&json!({"message": message, "timezone": "UTC"}));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.ok()?;
+    let issued = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let body = response.text().await.ok()?;
+    body.contains("\"end_turn\"")
+        .then(|| issued.or(cookie.map(str::to_owned)))
+        .flatten()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -213,6 +242,31 @@ async fn main() {
         (rss_after.saturating_sub(rss_before)) as f64 / extra as f64,
         rss_before as f64 / 1024.0,
         rss_after as f64 / 1024.0
+    );
+
+    // Memory per session holding a full history: long questions until the 512 KiB bound drops
+    // the oldest exchanges.
+    const FULL_SESSIONS: usize = 20;
+    const FULL_TURNS: usize = 80;
+    let question = format!("what did alice do yesterday? {}", "x".repeat(7900));
+    let rss_before = rss_kb(agent.pid);
+    let full = futures::future::join_all((0..FULL_SESSIONS).map(|_| {
+        let (client, base, question) = (client.clone(), agent.base.clone(), question.clone());
+        async move {
+            let mut cookie = turn_in(&client, &base, None, &question).await;
+            for _ in 1..FULL_TURNS {
+                cookie = turn_in(&client, &base, cookie.as_deref(), &question).await;
+            }
+            cookie.is_some()
+        }
+    }))
+    .await;
+    assert!(full.iter().all(|ok| *ok), "full-history sessions failed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_after = rss_kb(agent.pid);
+    println!(
+        "memory per session, full history:    {:>8.1} KB   ({FULL_SESSIONS} sessions x {FULL_TURNS} questions of 7.9 KB; bound 512 KiB)",
+        (rss_after.saturating_sub(rss_before)) as f64 / FULL_SESSIONS as f64
     );
     drop(agent.child);
     drop(standin);
