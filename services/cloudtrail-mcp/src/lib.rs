@@ -12,6 +12,7 @@ pub mod project;
 pub mod record;
 pub mod run;
 pub mod sample;
+pub mod serve;
 pub mod source;
 pub mod summary;
 pub mod table;

@@ -1,7 +1,6 @@
 //! Start-up: builds the AWS config and the event source from [`Config`], then serves the router
 //! locally or on Lambda (detected by `AWS_LAMBDA_RUNTIME_API`).
 
-use axum::serve::ListenerExt;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -118,14 +117,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let addr = listener.local_addr()?;
     // Scripts wait for this line to learn the port (with --listen 127.0.0.1:0).
     println!("cloudtrail-mcp listening on http://{addr}/mcp");
-    // Answers go out at once, not after Nagle and a delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(server, hosts))
-        .with_graceful_shutdown(async {
+    crate::serve::serve(
+        listener,
+        app(server, hosts),
+        crate::serve::HEADER_READ_TIMEOUT,
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        },
+    )
+    .await;
     Ok(())
 }

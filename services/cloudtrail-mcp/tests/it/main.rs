@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_source;
+mod connections;
 mod helpers;
 mod lambda_watch;
 mod mcp_errors;
