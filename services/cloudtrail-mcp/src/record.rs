@@ -15,7 +15,8 @@ pub struct Identity {
     /// `IAMUser`, `AssumedRole`, `Root`, `AWSService`, `FederatedUser`...
     pub kind: Option<String>,
     pub arn: Option<String>,
-    /// The user name, the role session name (for assumed roles), `root`, or the invoking service.
+    /// The user name, the session name (assumed roles, federated users), `root`, or the invoking
+    /// service.
     pub name: Option<String>,
     pub account_id: Option<String>,
 }
@@ -33,7 +34,8 @@ pub fn identity(record: &Value) -> Identity {
     let name = match kind.as_deref() {
         Some("Root") => Some("root".to_owned()),
         Some("AWSService") => field("invokedBy"),
-        Some("AssumedRole") => arn
+        // The session name: `assumed-role/<role>/<session>`, `federated-user/<name>`.
+        Some("AssumedRole" | "FederatedUser") => arn
             .as_deref()
             .and_then(|a| a.rsplit('/').next())
             .map(str::to_owned),
@@ -161,6 +163,13 @@ mod tests {
         assert_eq!(
             name(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})),
             Some("ec2.amazonaws.com".to_owned())
+        );
+        assert_eq!(
+            name(
+                json!({"type": "FederatedUser", "principalId": "123456789012:dave",
+                "arn": "arn:aws:sts::123456789012:federated-user/dave"})
+            ),
+            Some("dave".to_owned())
         );
         assert_eq!(
             name(json!({"type": "IAMUser", "userName": "alice"})),

@@ -5,12 +5,16 @@
 //! (a seeded PRNG), so the same anchor and seed give the same records byte for byte.
 //!
 //! The account has IAM users `alice` and `bob`, an IAM Identity Center session
-//! `carol@example.com`, a CI role session `github-actions-deploy`, the root user and AWS services,
-//! calling S3, EC2, IAM, STS, Lambda, CloudFormation, KMS, CloudWatch Logs and sign-in across
-//! three regions, with reads, writes and AccessDenied failures. On top of that background sits a
-//! storyline a demo can find: alice's day yesterday (including a tag value carrying HTML/script
-//! and a prompt-injection string, to prove the UI and the model treat tool output as data), her
-//! last 24 hours, and bob deleting the bucket `bob-old-logs`.
+//! `carol@example.com`, a CI role session `github-actions-deploy`, a federated user `dave` (a
+//! support portal's `GetFederationToken` session), the root user and AWS services, calling S3,
+//! EC2, IAM, STS, Lambda, CloudFormation, KMS, CloudWatch Logs, CloudTrail and sign-in across
+//! three regions, with reads, writes and access-denied failures. Each principal is denied at its
+//! own rate (bob often, dave now and then, the others rarely, AWS services never), and every
+//! denial names the caller's own ARN and the policy kind that plausibly refused it. On top of
+//! that background sits a storyline a demo can find: alice's day yesterday (including a tag value
+//! carrying HTML/script and a prompt-injection string, to prove the UI and the model treat tool
+//! output as data), her last 24 hours, bob deleting the bucket `bob-old-logs`, and the root user
+//! denied stopping the trail.
 
 mod actors;
 mod story;
@@ -274,6 +278,107 @@ mod tests {
             })
             .count();
         assert!(denied >= 20, "{denied}");
+    }
+
+    /// The principal an access-denied message names (`User: <arn> is not authorized...`).
+    fn denied_arn(message: &str) -> Option<&str> {
+        let rest = message.split("User: ").nth(1)?;
+        rest.split(" is not authorized to perform: ").next()
+    }
+
+    #[test]
+    fn denials_come_from_the_principals_that_made_them() {
+        let anchor: Timestamp = "2026-11-24T03:30:00Z".parse().unwrap();
+        for seed in [42, 7, 2026] {
+            let records = generate(anchor, seed);
+            let denied: Vec<&Value> = records
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r["errorCode"].as_str(),
+                        Some("AccessDenied" | "Client.UnauthorizedOperation")
+                    )
+                })
+                .collect();
+            let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
+            let mut by_arn: std::collections::BTreeMap<&str, usize> = Default::default();
+            for r in &denied {
+                let identity = &r["userIdentity"];
+                let kind = identity["type"].as_str().unwrap();
+                let arn = identity["arn"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a denied call without a caller ARN: {r}"));
+                *by_kind.entry(kind).or_default() += 1;
+                *by_arn.entry(arn).or_default() += 1;
+                // The message names the caller, and the action is the call's own.
+                let message = r["errorMessage"].as_str().unwrap();
+                assert_eq!(denied_arn(message), Some(arn), "{r}");
+                let service = r["eventSource"]
+                    .as_str()
+                    .unwrap()
+                    .trim_end_matches(".amazonaws.com");
+                assert!(
+                    message.contains(&format!("to perform: {service}:")),
+                    "{message}"
+                );
+                // The identity's fields describe one principal.
+                assert_eq!(identity["accountId"], ACCOUNT, "{r}");
+                let principal_id = identity["principalId"].as_str().unwrap();
+                match kind {
+                    "IAMUser" => {
+                        let user = identity["userName"].as_str().unwrap();
+                        assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:user/{user}"));
+                        assert!(principal_id.starts_with("AIDA"), "{r}");
+                    }
+                    "AssumedRole" => {
+                        let (role, session) = arn
+                            .strip_prefix(&format!("arn:aws:sts::{ACCOUNT}:assumed-role/"))
+                            .and_then(|rest| rest.split_once('/'))
+                            .unwrap_or_else(|| panic!("{arn}"));
+                        let issuer = &identity["sessionContext"]["sessionIssuer"];
+                        assert_eq!(issuer["userName"], role, "{r}");
+                        assert!(
+                            issuer["arn"]
+                                .as_str()
+                                .unwrap()
+                                .ends_with(&format!("/{role}")),
+                            "{r}"
+                        );
+                        assert_eq!(
+                            principal_id,
+                            format!("{}:{session}", issuer["principalId"].as_str().unwrap())
+                        );
+                    }
+                    "FederatedUser" => {
+                        let name = arn
+                            .strip_prefix(&format!("arn:aws:sts::{ACCOUNT}:federated-user/"))
+                            .unwrap_or_else(|| panic!("{arn}"));
+                        assert_eq!(principal_id, format!("{ACCOUNT}:{name}"));
+                        assert_eq!(
+                            identity["sessionContext"]["sessionIssuer"]["type"],
+                            "IAMUser"
+                        );
+                    }
+                    "Root" => {
+                        assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:root"));
+                        assert_eq!(principal_id, ACCOUNT);
+                    }
+                    other => panic!("a {other} principal is denied: {r}"),
+                }
+            }
+            // Several kinds of principal are denied, in proportion to what they do and may do:
+            // bob (who keeps trying) most, the CI role far from all.
+            for kind in ["IAMUser", "AssumedRole", "FederatedUser", "Root"] {
+                assert!(by_kind.contains_key(kind), "{seed}: {by_kind:?}");
+            }
+            let count = |arn: &str| by_arn.get(arn).copied().unwrap_or(0);
+            let bob = count(&format!("arn:aws:iam::{ACCOUNT}:user/bob"));
+            let ci = count(&format!(
+                "arn:aws:sts::{ACCOUNT}:assumed-role/github-actions-deploy/github-actions-deploy"
+            ));
+            assert!(by_arn.len() >= 5, "{seed}: {by_arn:?}");
+            assert!(bob > ci && ci * 4 < denied.len(), "{seed}: {by_arn:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use super::{Call, MakeElements, SPAN_DAYS};
 pub const ACCOUNT: &str = "123456789012";
 const SSO_ROLE: &str = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
 const CI_ROLE: &str = "github-actions-deploy";
+/// The IAM user whose keys a support portal uses to issue federated sessions (GetFederationToken).
+const FEDERATION_BROKER: &str = "support-portal-broker";
 
 /// How a principal identifies in `userIdentity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub enum Kind {
     IamUser,
     SsoSession,
     CiRole,
+    /// A session from `GetFederationToken`, issued by `FEDERATION_BROKER`.
+    FederatedUser,
     Root,
     Service(&'static str),
 }
@@ -27,6 +31,7 @@ pub struct Actor {
     pub kind: Kind,
     access_key: &'static str,
     session_key: &'static str,
+    /// The unique id of the user, of the role (assumed roles) or of the issuing user (federated).
     principal_id: &'static str,
     ips: &'static [&'static str],
     agents: &'static [&'static str],
@@ -34,6 +39,8 @@ pub struct Actor {
     hours: (i8, i8),
     /// Relative activity weight in the background.
     weight: u32,
+    /// Percent of its background calls that are denied.
+    denied_percent: u8,
 }
 
 const CLI_AGENTS: &[&str] = &[
@@ -57,6 +64,7 @@ pub static ALICE: Actor = Actor {
     agents: CLI_AGENTS,
     hours: (0, 10),
     weight: 30,
+    denied_percent: 2,
 };
 pub static BOB: Actor = Actor {
     name: "bob",
@@ -68,6 +76,8 @@ pub static BOB: Actor = Actor {
     agents: CLI_AGENTS,
     hours: (1, 9),
     weight: 20,
+    // A read-only analyst who keeps trying things.
+    denied_percent: 18,
 };
 pub static CAROL: Actor = Actor {
     name: "carol@example.com",
@@ -79,6 +89,7 @@ pub static CAROL: Actor = Actor {
     agents: CLI_AGENTS,
     hours: (23, 8),
     weight: 15,
+    denied_percent: 2,
 };
 pub static CI: Actor = Actor {
     name: CI_ROLE,
@@ -90,6 +101,20 @@ pub static CI: Actor = Actor {
     agents: CI_AGENTS,
     hours: (0, 24),
     weight: 20,
+    denied_percent: 2,
+};
+pub static DAVE: Actor = Actor {
+    name: "dave",
+    kind: Kind::FederatedUser,
+    access_key: "ASIA3SAMPLEDAVE00001",
+    session_key: "ASIA3SAMPLEDAVE00001",
+    principal_id: "AIDA3SAMPLEBROKER0001",
+    ips: &["198.51.100.77"],
+    agents: &[CLI_AGENTS[2]],
+    hours: (0, 9),
+    weight: 8,
+    // A support engineer whose session policy allows little, so attempts beyond it fail.
+    denied_percent: 8,
 };
 pub static ROOT: Actor = Actor {
     name: "root",
@@ -101,6 +126,7 @@ pub static ROOT: Actor = Actor {
     agents: &[CONSOLE_AGENT],
     hours: (0, 24),
     weight: 0,
+    denied_percent: 0,
 };
 pub static LAMBDA_SERVICE: Actor = Actor {
     name: "lambda.amazonaws.com",
@@ -112,6 +138,8 @@ pub static LAMBDA_SERVICE: Actor = Actor {
     agents: &["lambda.amazonaws.com"],
     hours: (0, 24),
     weight: 10,
+    // A service acting on its own is not refused by an account's policies.
+    denied_percent: 0,
 };
 
 impl Actor {
@@ -120,15 +148,51 @@ impl Actor {
         matches!(self.kind, Kind::Service(_))
     }
 
+    /// The role an assumed-role session belongs to: its name and ARN.
+    fn role(&self) -> Option<(&'static str, String)> {
+        match self.kind {
+            Kind::SsoSession => Some((
+                SSO_ROLE,
+                format!(
+                    "arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/{SSO_ROLE}"
+                ),
+            )),
+            Kind::CiRole => Some((CI_ROLE, format!("arn:aws:iam::{ACCOUNT}:role/{CI_ROLE}"))),
+            _ => None,
+        }
+    }
+
+    /// The ARN CloudTrail records for the caller (`userIdentity.arn`, and the `User:` of an
+    /// access-denied message); none for an AWS service.
+    pub fn arn(&self) -> Option<String> {
+        match self.kind {
+            Kind::IamUser => Some(format!("arn:aws:iam::{ACCOUNT}:user/{}", self.name)),
+            Kind::SsoSession | Kind::CiRole => {
+                let (role, _) = self.role()?;
+                Some(format!(
+                    "arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{}",
+                    self.name
+                ))
+            }
+            Kind::FederatedUser => Some(format!(
+                "arn:aws:sts::{ACCOUNT}:federated-user/{}",
+                self.name
+            )),
+            Kind::Root => Some(format!("arn:aws:iam::{ACCOUNT}:root")),
+            Kind::Service(_) => None,
+        }
+    }
+
     /// The `userIdentity` block.
     pub fn identity(&self, console: bool, at: Timestamp) -> Value {
         let session_start = (at - SignedDuration::from_mins(37))
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
+        let arn = self.arn();
         match self.kind {
             Kind::IamUser => {
                 let mut id = json!({"type": "IAMUser", "principalId": self.principal_id,
-                    "arn": format!("arn:aws:iam::{ACCOUNT}:user/{}", self.name), "accountId": ACCOUNT,
+                    "arn": arn, "accountId": ACCOUNT,
                     "accessKeyId": if console { self.session_key } else { self.access_key }, "userName": self.name});
                 if console {
                     id["sessionContext"] = json!({"attributes": {"creationDate": session_start, "mfaAuthenticated": "true"}});
@@ -136,25 +200,24 @@ impl Actor {
                 id
             }
             Kind::SsoSession | Kind::CiRole => {
-                let (role, role_arn) = if self.kind == Kind::SsoSession {
-                    (
-                        SSO_ROLE,
-                        format!(
-                            "arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-northeast-1/{SSO_ROLE}"
-                        ),
-                    )
-                } else {
-                    (CI_ROLE, format!("arn:aws:iam::{ACCOUNT}:role/{CI_ROLE}"))
-                };
+                let (role, role_arn) = self.role().unwrap_or_default();
                 json!({"type": "AssumedRole", "principalId": format!("{}:{}", self.principal_id, self.name),
-                    "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{}", self.name), "accountId": ACCOUNT,
+                    "arn": arn, "accountId": ACCOUNT,
                     "accessKeyId": self.access_key,
                     "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": self.principal_id,
                         "arn": role_arn, "accountId": ACCOUNT, "userName": role},
                         "attributes": {"creationDate": session_start, "mfaAuthenticated": "false"}}})
             }
+            Kind::FederatedUser => {
+                json!({"type": "FederatedUser", "principalId": format!("{ACCOUNT}:{}", self.name),
+                    "arn": arn, "accountId": ACCOUNT, "accessKeyId": self.access_key,
+                    "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": self.principal_id,
+                        "arn": format!("arn:aws:iam::{ACCOUNT}:user/{FEDERATION_BROKER}"), "accountId": ACCOUNT,
+                        "userName": FEDERATION_BROKER},
+                        "attributes": {"creationDate": session_start, "mfaAuthenticated": "false"}}})
+            }
             Kind::Root => {
-                json!({"type": "Root", "principalId": ACCOUNT, "arn": format!("arn:aws:iam::{ACCOUNT}:root"),
+                json!({"type": "Root", "principalId": ACCOUNT, "arn": arn,
                 "accountId": ACCOUNT, "accessKeyId": self.session_key,
                 "sessionContext": {"attributes": {"creationDate": session_start, "mfaAuthenticated": "true"}}})
             }
@@ -336,6 +399,19 @@ const CI_CALLS: &[Template] = &[
     t!("s3.amazonaws.com", "GetBucketLocation", true, bucket),
     t!("sts.amazonaws.com", "GetCallerIdentity", true, none),
 ];
+const DAVE_CALLS: &[Template] = &[
+    t!("s3.amazonaws.com", "ListBuckets", true, none),
+    t!("s3.amazonaws.com", "GetBucketLocation", true, bucket),
+    t!("ec2.amazonaws.com", "DescribeInstances", true, instances),
+    t!("ec2.amazonaws.com", "RebootInstances", false, instances),
+    t!("logs.amazonaws.com", "FilterLogEvents", true, log_group),
+    t!(
+        "lambda.amazonaws.com",
+        "GetFunction20150331v2",
+        true,
+        function
+    ),
+];
 const SERVICE_CALLS: &[Template] = &[
     t!("sts.amazonaws.com", "AssumeRole", true, role),
     t!("kms.amazonaws.com", "Decrypt", true, kms_key),
@@ -346,11 +422,12 @@ const REGIONS: [&str; 3] = ["ap-northeast-1", "us-east-1", "eu-west-1"];
 /// Background activity: `count` calls over the [`SPAN_DAYS`] before `anchor`, in each actor's
 /// working hours, some of them denied.
 pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> Vec<Call> {
-    let actors: [(&'static Actor, &[Template]); 5] = [
+    let actors: [(&'static Actor, &[Template]); 6] = [
         (&ALICE, ALICE_CALLS),
         (&BOB, BOB_CALLS),
         (&CAROL, CAROL_CALLS),
         (&CI, CI_CALLS),
+        (&DAVE, DAVE_CALLS),
         (&LAMBDA_SERVICE, SERVICE_CALLS),
     ];
     let total: u32 = actors.iter().map(|(a, _)| a.weight).sum();
@@ -393,10 +470,9 @@ pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> V
             (_, 70..90) => REGIONS[1],
             _ => REGIONS[2],
         };
-        // Bob is a read-only analyst who keeps trying things; others are denied now and then.
-        let denied_rate = if actor.name == "bob" { 18 } else { 2 };
-        let error =
-            (rng.u8(..100) < denied_rate).then(|| denial(actor, template.source, template.name));
+        // Each principal is denied at its own rate, with a message naming that principal.
+        let error = (rng.u8(..100) < actor.denied_percent)
+            .then(|| denial(actor, template.source, template.name));
         calls.push(Call {
             time,
             actor,
@@ -415,33 +491,72 @@ pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> V
     calls
 }
 
-/// The error CloudTrail records for a denied call.
-pub fn denial(actor: &Actor, source: &str, name: &str) -> (&'static str, String) {
-    let who = match actor.kind {
-        Kind::IamUser => format!("arn:aws:iam::{ACCOUNT}:user/{}", actor.name),
-        _ => format!(
-            "arn:aws:sts::{ACCOUNT}:assumed-role/{}/{}",
-            CI_ROLE, actor.name
-        ),
+/// The IAM action of an API call: the event name without the API version some services append
+/// (`GetFunction20150331v2` is `lambda:GetFunction`).
+fn iam_action(event_name: &str) -> &str {
+    let digits = |s: &str| s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    // An optional `v<n>` after the date.
+    let dated = match event_name.rsplit_once('v') {
+        Some((head, n)) if !n.is_empty() && digits(n) == n.len() => head,
+        _ => event_name,
     };
+    match digits(dated) {
+        8 => &dated[..dated.len() - 8],
+        _ => event_name,
+    }
+}
+
+/// The error CloudTrail records when `actor` is denied a call: the `User:` is the caller's own
+/// ARN (the same as its `userIdentity.arn`), and the reason is the policy that plausibly refused
+/// it: an SCP for the root user and the administrator SSO session (identity policies do not
+/// limit them), the session policy for a federated user, an identity policy otherwise.
+pub fn denial(actor: &Actor, source: &str, name: &str) -> (&'static str, String) {
+    let who = actor.arn().unwrap_or_else(|| actor.name.to_owned());
     let service = source.trim_end_matches(".amazonaws.com");
+    let action = format!("{service}:{}", iam_action(name));
+    let reason = match actor.kind {
+        Kind::Root | Kind::SsoSession => {
+            "with an explicit deny in a service control policy".to_owned()
+        }
+        Kind::FederatedUser => format!("because no session policy allows the {action} action"),
+        _ => format!("because no identity-based policy allows the {action} action"),
+    };
+    let message = format!("User: {who} is not authorized to perform: {action} {reason}");
     if service == "ec2" {
         (
             "Client.UnauthorizedOperation",
-            "You are not authorized to perform this operation. User: ".to_owned()
-                + &who
-                + " is not authorized to perform: ec2:"
-                + name
-                + " because no identity-based policy allows the ec2:"
-                + name
-                + " action.",
+            format!("You are not authorized to perform this operation. {message}."),
         )
     } else {
-        (
-            "AccessDenied",
-            format!(
-                "User: {who} is not authorized to perform: {service}:{name} because no identity-based policy allows the {service}:{name} action"
-            ),
-        )
+        ("AccessDenied", message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_actions_drop_api_versions() {
+        assert_eq!(iam_action("GetFunction20150331v2"), "GetFunction");
+        assert_eq!(iam_action("ListFunctions20150331"), "ListFunctions");
+        assert_eq!(iam_action("CreateUser"), "CreateUser");
+        assert_eq!(iam_action("DescribeInstances"), "DescribeInstances");
+    }
+
+    #[test]
+    fn every_caller_is_denied_under_its_own_arn() {
+        for actor in [&ALICE, &BOB, &CAROL, &CI, &DAVE, &ROOT] {
+            let arn = actor.arn().unwrap();
+            let identity = actor.identity(false, Timestamp::UNIX_EPOCH);
+            assert_eq!(identity["arn"], arn.as_str(), "{}", actor.name);
+            let (_, message) = denial(actor, "iam.amazonaws.com", "CreateUser");
+            assert!(
+                message.starts_with(&format!(
+                    "User: {arn} is not authorized to perform: iam:CreateUser "
+                )),
+                "{message}"
+            );
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! - alice's last 24 hours: a security group opened to the world, an instance stopped, denied
 //!   calls;
 //! - bob deleting `bob-old-logs` three days ago, and his denied attempts;
-//! - root console sign-ins (one failed) and a CI deployment.
+//! - root console sign-ins (one failed), then an attempt to stop CloudTrail logging that a
+//!   service control policy denies;
+//! - a CI deployment.
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -227,7 +229,8 @@ pub fn storyline(anchor: Timestamp) -> Vec<Call> {
         )),
     ]);
 
-    // Root console sign-ins: one failed password, one success two days ago.
+    // Root console sign-ins two days ago: one failed password, one success; then an attempt to
+    // stop the trail, which the organization's SCP denies (SCPs bind a member account's root).
     let root = anchor - SignedDuration::from_hours(2 * 24 + 3);
     calls.extend([
         Call {
@@ -268,6 +271,18 @@ pub fn storyline(anchor: Timestamp) -> Vec<Call> {
                 true,
                 Value::Null,
             )
+        },
+        Call {
+            console: true,
+            region: "us-east-1",
+            ..denied(call(
+                root + SignedDuration::from_mins(8),
+                &ROOT,
+                "cloudtrail.amazonaws.com",
+                "StopLogging",
+                false,
+                json!({"name": format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/management-events")}),
+            ))
         },
     ]);
 
