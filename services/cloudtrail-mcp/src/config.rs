@@ -47,6 +47,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(4_096..=1_048_576))]
     pub max_response_bytes: u32,
 
+    /// How many seconds `summarize_activity` may page through a window before it answers with
+    /// the counts so far, flagged as lower bounds. Keep it below the caller's timeout (the Lambda
+    /// timeout and the agent's tool timeout).
+    #[arg(long, env = "CLOUDTRAIL_MCP_SUMMARY_SCAN_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub summary_scan_secs: u64,
+
     /// Extra allowed Host names (`example.com`, or `*.example.com`); comma separated in the env.
     #[arg(
         long = "allowed-host",
@@ -98,6 +105,7 @@ mod tests {
         assert_eq!(c.source, None);
         assert!(!c.redact_source_ip);
         assert_eq!(c.max_response_bytes, 65_536);
+        assert_eq!(c.summary_scan_secs, 20);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum ToolError {
     #[error("`cursor` {0}")]
     Cursor(#[from] CursorError),
     #[error(
-        "`cursor` already carries the window and filter of the query it continues; pass it alone (optionally with `max_results` and `detail`), without `{0}`"
+        "`cursor` already carries the window and filter of the query it continues; pass it alone (optionally with `max_results`, `detail` and `max_bytes`), without `{0}`"
     )]
     CursorWithSelection(&'static str),
     #[error("no event with id `{id}` between {start} and {end}")]

@@ -5,7 +5,6 @@
 //! to a small size and, when configured, redacts source IPs (in code, rather than asking the
 //! model to hide them as the seed's system prompt did).
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::record;
@@ -19,46 +18,9 @@ pub struct ProjectionOptions {
     pub detail: bool,
 }
 
-/// The principal that made a call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Principal {
-    /// `IAMUser`, `AssumedRole`, `Root`, `AWSService`, `FederatedUser`...
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub arn: Option<String>,
-    /// The user name, the role session name (for assumed roles), `root`, or the invoking service.
-    pub name: Option<String>,
-    pub account_id: Option<String>,
-}
-
-/// A resource as LookupEvents reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResourceRef {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub name: Option<String>,
-}
-
-/// One event, compact.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CompactEvent {
-    pub event_id: String,
-    pub event_time: String,
-    pub event_name: String,
-    pub event_source: String,
-    pub aws_region: Option<String>,
-    pub read_only: Option<bool>,
-    pub principal: Principal,
-    pub access_key_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub resources: Vec<ResourceRef>,
-    pub request_parameters: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_elements: Option<String>,
-}
+// The projection is what `lookup_events` answers with `detail: true`: defined once in the
+// contract crate, which clients read answers with.
+pub use cloudtrail_contract::{CompactEvent, Principal, ResourceRef};
 
 const REQUEST_PARAMS_CHARS: usize = 300;
 const DETAIL_CHARS: usize = 2_000;

@@ -2,6 +2,7 @@
 //! locally or on Lambda (detected by `AWS_LAMBDA_RUNTIME_API`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use jiff::Timestamp;
@@ -98,6 +99,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         ToolSettings {
             redact_source_ip: config.redact_source_ip,
             max_response_bytes: config.max_response_bytes as usize,
+            summary_scan_time: Duration::from_secs(config.summary_scan_secs),
         },
     );
     if lambda {

@@ -1,13 +1,15 @@
 //! Aggregates of many events, small enough for a model's context.
 //!
-//! `summarize_activity` pages through up to a bounded number of events and folds them here:
-//! counts by service, action, error code and principal, read vs write, first/last seen, regions,
-//! source IPs, top resources, and the lists of write actions and of failed calls with their
-//! times (so "which calls were denied?" is answered without paging through raw events).
+//! `summarize_activity` pages through every event of a window and folds each one here: counts by
+//! service, action, error code and principal, read vs write, first/last seen, regions, source
+//! IPs, top resources, and the lists of write actions and of failed calls with their times (so
+//! "which calls were denied?" is answered without paging through raw events). Every event is
+//! counted; only the lists are capped, so the counts stay exact however busy the window is.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+pub use cloudtrail_contract::summary::{ActionLine, ActivitySummary, Count};
+use cloudtrail_contract::{Filter, Window};
 
 use crate::project::CompactEvent;
 
@@ -18,48 +20,10 @@ pub const MAX_WRITE_ACTIONS: usize = 100;
 /// How many failed calls (any error code, read or write) are listed one by one.
 pub const MAX_FAILURES: usize = 50;
 
-/// A key and how often it occurred.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Count {
-    pub key: String,
-    pub count: u64,
-}
-
-/// One call, listed by time (write actions and failures).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActionLine {
-    pub event_time: String,
-    pub event_name: String,
-    pub event_source: String,
-    pub principal: Option<String>,
-    pub error_code: Option<String>,
-    pub resources: Vec<String>,
-}
-
-/// The folded result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
-    pub read_events: u64,
-    pub write_events: u64,
-    pub failed_events: u64,
-    pub by_service: Vec<Count>,
-    pub by_action: Vec<Count>,
-    pub by_error_code: Vec<Count>,
-    pub by_principal: Vec<Count>,
-    pub regions: Vec<Count>,
-    pub source_ips: Vec<Count>,
-    pub top_resources: Vec<Count>,
-    pub write_actions: Vec<ActionLine>,
-    pub write_actions_omitted: u64,
-    pub failures: Vec<ActionLine>,
-    pub failures_omitted: u64,
-}
-
 /// Folds events one at a time, in any order.
 #[derive(Debug, Default)]
 pub struct Aggregator {
+    scanned: u64,
     first_seen: Option<String>,
     last_seen: Option<String>,
     read_events: u64,
@@ -89,6 +53,7 @@ fn bump(map: &mut HashMap<String, u64>, key: &str) {
 impl Aggregator {
     /// Adds one event.
     pub fn add(&mut self, event: &CompactEvent) {
+        self.scanned += 1;
         // RFC 3339 UTC strings of one format compare in time order.
         if self
             .first_seen
@@ -160,13 +125,23 @@ impl Aggregator {
         }
     }
 
-    /// The ranked, bounded result.
-    pub fn finish(mut self) -> Summary {
+    /// How many events were added.
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    /// The ranked, bounded result for `window` and `filter`, as a complete scan (the caller
+    /// sets `hit_cap` when it stopped early).
+    pub fn finish(mut self, window: Window, filter: Option<Filter>) -> ActivitySummary {
         self.write_actions
             .sort_by(|a, b| b.event_time.cmp(&a.event_time));
         self.failures
             .sort_by(|a, b| b.event_time.cmp(&a.event_time));
-        Summary {
+        ActivitySummary {
+            window,
+            filter,
+            scanned: self.scanned,
+            hit_cap: false,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
             read_events: self.read_events,
@@ -183,6 +158,8 @@ impl Aggregator {
             write_actions_omitted: self.write_actions_omitted,
             failures: self.failures,
             failures_omitted: self.failures_omitted,
+            truncated: false,
+            note: None,
         }
     }
 }
@@ -206,6 +183,13 @@ fn top(map: HashMap<String, u64>) -> Vec<Count> {
 mod tests {
     use super::*;
     use crate::project::{Principal, ResourceRef};
+
+    fn window() -> Window {
+        Window {
+            start: "2026-11-23T00:00:00Z".into(),
+            end: "2026-11-24T00:00:00Z".into(),
+        }
+    }
 
     fn event(
         time: &str,
@@ -265,7 +249,7 @@ mod tests {
             None,
             "alice",
         ));
-        let s = agg.finish();
+        let s = agg.finish(window(), None);
         assert_eq!(s.first_seen.as_deref(), Some("2026-11-23T09:00:00Z"));
         assert_eq!(s.last_seen.as_deref(), Some("2026-11-23T11:00:00Z"));
         assert_eq!((s.read_events, s.write_events, s.failed_events), (1, 2, 1));
@@ -312,11 +296,13 @@ mod tests {
             e.principal.name = Some(format!("user{i}"));
             agg.add(&e);
         }
-        let s = agg.finish();
+        let s = agg.finish(window(), None);
         assert_eq!(s.write_actions.len(), MAX_WRITE_ACTIONS);
         assert_eq!(s.write_actions_omitted, 7);
         assert_eq!(s.by_principal.len(), TOP_N);
+        // The list is capped, the counts are not.
         assert_eq!(s.write_events, (MAX_WRITE_ACTIONS + 7) as u64);
+        assert_eq!(s.scanned, (MAX_WRITE_ACTIONS + 7) as u64);
         let mut agg = Aggregator::default();
         for i in 0..(MAX_FAILURES + 3) {
             agg.add(&event(
@@ -327,7 +313,9 @@ mod tests {
                 "eve",
             ));
         }
-        let s = agg.finish();
+        let s = agg.finish(window(), None);
         assert_eq!((s.failures.len(), s.failures_omitted), (MAX_FAILURES, 3));
+        assert_eq!(s.failed_events, (MAX_FAILURES + 3) as u64);
+        assert_eq!(s.by_error_code[0].count, (MAX_FAILURES + 3) as u64);
     }
 }

@@ -5,10 +5,14 @@
 //! events this is a small fraction of the raw records, and a model reads it like a CSV.
 //! Event ids are left out of rows (they are the largest column and only `get_event` needs one):
 //! `detail: true` returns whole [`CompactEvent`] objects, ids included, instead.
+//!
+//! The table's types are the contract crate's (clients read them back); this module builds one.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+pub use cloudtrail_contract::lookup::{
+    COLUMNS, Columns, ErrorEntry, EventTable, PrincipalEntry, Row,
+};
 
 use crate::project::CompactEvent;
 
@@ -20,81 +24,10 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// The columns of every row, in order.
-pub const COLUMNS: [&str; 11] = [
-    "event_time",
-    "event_name",
-    "service",
-    "region",
-    "principal",
-    "source_ip",
-    "user_agent",
-    "read_only",
-    "error",
-    "resources",
-    "request_parameters",
-];
-
 /// Request parameters in a row are cut to this many characters (`detail` gives them whole).
 pub const ROW_REQUEST_CHARS: usize = 32;
 /// Error messages in the dictionary are cut to this many characters.
 pub const ERROR_MESSAGE_CHARS: usize = 64;
-
-/// A principal as listed once in the `principals` dictionary.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PrincipalEntry {
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-}
-
-/// An error as listed once in the `errors` dictionary.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ErrorEntry {
-    pub code: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// One event: values in the order of [`COLUMNS`]; `region`, `principal`, `source_ip`,
-/// `user_agent` and `error` are dictionary keys.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row(
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<bool>,
-    Option<String>,
-    Vec<String>,
-    Option<String>,
-);
-
-/// A page of events as a table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventTable {
-    pub columns: [&'static str; 11],
-    pub principals: BTreeMap<String, PrincipalEntry>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub regions: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub source_ips: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub user_agents: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub errors: BTreeMap<String, ErrorEntry>,
-    pub events: Vec<Row>,
-}
 
 /// Interns values into a dictionary with keys `{prefix}1`, `{prefix}2`... in first-seen order.
 struct Interner<T: Ord + Clone> {
@@ -124,69 +57,69 @@ impl<T: Ord + Clone> Interner<T> {
     }
 }
 
-impl EventTable {
-    /// The table of `events` (already projected: redaction applies).
-    pub fn new(events: &[CompactEvent]) -> Self {
-        let mut principals = Interner::new("p");
-        let mut regions = Interner::new("r");
-        let mut source_ips = Interner::new("ip");
-        let mut user_agents = Interner::new("u");
-        let mut errors = Interner::new("e");
-        let rows = events
-            .iter()
-            .map(|e| {
-                let principal = principals.key(PrincipalEntry {
-                    kind: e.principal.kind.clone(),
-                    name: e.principal.name.clone(),
-                    // The account is part of the ARN; listed on its own only without one.
-                    account_id: e
-                        .principal
-                        .arn
-                        .is_none()
-                        .then(|| e.principal.account_id.clone())
-                        .flatten(),
-                    arn: e.principal.arn.clone(),
-                    access_key_id: e.access_key_id.clone(),
-                });
-                let user_agent = e.user_agent.clone().map(|ua| user_agents.key(ua));
-                let error = e.error_code.clone().map(|code| {
-                    errors.key(ErrorEntry {
-                        code,
-                        message: e
-                            .error_message
-                            .as_deref()
-                            .map(|m| shorten(m, ERROR_MESSAGE_CHARS)),
-                    })
-                });
-                Row(
-                    e.event_time.clone(),
-                    e.event_name.clone(),
-                    e.event_source
-                        .strip_suffix(".amazonaws.com")
-                        .unwrap_or(&e.event_source)
-                        .to_owned(),
-                    e.aws_region.clone().map(|r| regions.key(r)),
-                    principal,
-                    e.source_ip.clone().map(|ip| source_ips.key(ip)),
-                    user_agent,
-                    e.read_only,
-                    error,
-                    e.resources.iter().filter_map(|r| r.name.clone()).collect(),
-                    e.request_parameters
+/// The table of `events` (already projected: redaction applies).
+pub fn table(events: &[CompactEvent]) -> EventTable {
+    let mut principals = Interner::new("p");
+    let mut regions = Interner::new("r");
+    let mut source_ips = Interner::new("ip");
+    let mut user_agents = Interner::new("u");
+    let mut errors = Interner::new("e");
+    let rows = events
+        .iter()
+        .map(|e| {
+            let principal = principals.key(PrincipalEntry {
+                kind: e.principal.kind.clone(),
+                name: e.principal.name.clone(),
+                // The account is part of the ARN; listed on its own only without one.
+                account_id: e
+                    .principal
+                    .arn
+                    .is_none()
+                    .then(|| e.principal.account_id.clone())
+                    .flatten(),
+                arn: e.principal.arn.clone(),
+                access_key_id: e.access_key_id.clone(),
+            });
+            let user_agent = e.user_agent.clone().map(|ua| user_agents.key(ua));
+            let error = e.error_code.clone().map(|code| {
+                errors.key(ErrorEntry {
+                    code,
+                    message: e
+                        .error_message
                         .as_deref()
-                        .map(|p| shorten(p, ROW_REQUEST_CHARS)),
-                )
-            })
-            .collect();
-        Self {
-            columns: COLUMNS,
-            principals: principals.into_dictionary(),
-            regions: regions.into_dictionary(),
-            source_ips: source_ips.into_dictionary(),
-            user_agents: user_agents.into_dictionary(),
-            errors: errors.into_dictionary(),
-            events: rows,
-        }
+                        .map(|m| shorten(m, ERROR_MESSAGE_CHARS)),
+                })
+            });
+            Row {
+                event_time: e.event_time.clone(),
+                event_name: e.event_name.clone(),
+                service: e
+                    .event_source
+                    .strip_suffix(".amazonaws.com")
+                    .unwrap_or(&e.event_source)
+                    .to_owned(),
+                region: e.aws_region.clone().map(|r| regions.key(r)),
+                principal,
+                source_ip: e.source_ip.clone().map(|ip| source_ips.key(ip)),
+                user_agent,
+                read_only: e.read_only,
+                error,
+                resources: e.resources.iter().filter_map(|r| r.name.clone()).collect(),
+                request_parameters: e
+                    .request_parameters
+                    .as_deref()
+                    .map(|p| shorten(p, ROW_REQUEST_CHARS)),
+            }
+        })
+        .collect();
+    EventTable {
+        columns: Columns,
+        principals: principals.into_dictionary(),
+        regions: regions.into_dictionary(),
+        source_ips: source_ips.into_dictionary(),
+        user_agents: user_agents.into_dictionary(),
+        errors: errors.into_dictionary(),
+        events: rows,
     }
 }
 
@@ -225,7 +158,7 @@ mod tests {
 
     #[test]
     fn repeated_values_are_listed_once_and_referenced() {
-        let table = EventTable::new(&[
+        let table = table(&[
             event("1", "alice", None),
             event("2", "alice", Some("AccessDenied")),
             event("3", "bob", Some("AccessDenied")),

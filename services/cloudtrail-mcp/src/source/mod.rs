@@ -11,53 +11,13 @@ pub mod builtin;
 mod index;
 mod records;
 
-use std::fmt;
-
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// The eight lookup attributes CloudTrail supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-pub enum AttributeKey {
-    EventId,
-    EventName,
-    ReadOnly,
-    Username,
-    ResourceType,
-    ResourceName,
-    EventSource,
-    AccessKeyId,
-}
-
-impl AttributeKey {
-    /// The name CloudTrail uses on the wire (also the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EventId => "EventId",
-            Self::EventName => "EventName",
-            Self::ReadOnly => "ReadOnly",
-            Self::Username => "Username",
-            Self::ResourceType => "ResourceType",
-            Self::ResourceName => "ResourceName",
-            Self::EventSource => "EventSource",
-            Self::AccessKeyId => "AccessKeyId",
-        }
-    }
-}
-
-impl fmt::Display for AttributeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One lookup attribute and the value it must equal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Filter {
-    pub attribute_key: AttributeKey,
-    pub attribute_value: String,
-}
+// The lookup attributes and the filter are part of every answer: defined once in the contract
+// crate, which clients read answers with.
+pub use cloudtrail_contract::{AttributeKey, Filter};
 
 /// One page request against a source.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,32 +1,20 @@
 //! `get_event`: one event in full (the raw CloudTrail record) by event id, size-capped.
 
+use cloudtrail_contract::EventAnswer;
 use jiff::{SignedDuration, Timestamp};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::ToolContext;
 use super::selection::{self, SelectionArgs};
-use super::{Budget, ToolContext};
 use crate::error::ToolError;
 use crate::project::cut;
 use crate::source::{AttributeKey, Filter, Query};
 
-pub const NAME: &str = "get_event";
+pub use cloudtrail_contract::GetEventArgs;
+
+pub const NAME: &str = cloudtrail_contract::GET_EVENT;
 pub const DESCRIPTION: &str = "Get one CloudTrail event in full (the raw CloudTrail record, size-capped) \
 by its `event_id` (lookup_events gives ids with `detail: true`). Searches the last 90 days unless a window is given.";
-
-/// Arguments of `get_event`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct GetEventArgs {
-    /// The event id (a UUID such as `3f0a...`), from lookup_events with `detail: true`.
-    pub event_id: String,
-    /// Optional start of the window to search. Default: 90 days ago.
-    pub start_time: Option<String>,
-    /// Optional end of the window to search. Default: now.
-    pub end_time: Option<String>,
-    /// IANA timezone for `today`, `yesterday` and plain dates. Default `UTC`.
-    pub timezone: Option<String>,
-}
 
 /// Record fields that can be large, in the order they are cut when a record is over budget.
 const BULKY_FIELDS: [&str; 4] = [
@@ -42,6 +30,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
     if id.is_empty() {
         return Err(ToolError::Empty("event_id"));
     }
+    let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let source = ctx.source.as_ref();
     let now = ctx.now();
     let default_start = match source.retention() {
@@ -87,24 +76,34 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
     {
         *ip = json!("[redacted]");
     }
-    let budget = Budget::new(ctx.settings.max_response_bytes);
-    let mut answer = json!({ "event": record, "truncated": false });
+    let mut answer = EventAnswer {
+        event: record,
+        truncated: false,
+    };
     let mut text = budget.render(&answer);
     for field in BULKY_FIELDS {
         if budget.fits(&text) {
             break;
         }
-        if let Some(value) = answer["event"].get_mut(field) {
+        if let Some(value) = answer.event.get_mut(field) {
             let preview = cut(&value.to_string(), 1_000);
             *value = json!(format!("[cut to fit the response limit] {preview}"));
-            answer["truncated"] = json!(true);
+            answer.truncated = true;
             text = budget.render(&answer);
         }
     }
-    if !budget.fits(&text) {
-        let whole = answer["event"].to_string();
-        answer = json!({ "event": cut(&whole, budget.limit() / 2), "truncated": true });
+    // Still too large: the record as a string, cut until it fits (a string, so the answer stays
+    // valid JSON; shorter each time because escaping and wide characters make bytes exceed
+    // characters).
+    let whole = answer.event.to_string();
+    let mut chars = budget.limit() / 2;
+    while !budget.fits(&text) && chars > 0 {
+        answer = EventAnswer {
+            event: Value::String(cut(&whole, chars)),
+            truncated: true,
+        };
         text = budget.render(&answer);
+        chars /= 2;
     }
     Ok(text)
 }

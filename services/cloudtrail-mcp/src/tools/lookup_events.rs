@@ -1,89 +1,48 @@
 //! `lookup_events`: one page of events in a window, optionally filtered by one attribute, as
 //! compact projections, with an opaque cursor for the next page.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use cloudtrail_contract::{DetailedEvents, Events, LookupAnswer};
 
+use super::ToolContext;
 use super::selection::{self, SelectionArgs};
-use super::{Budget, ToolContext, WindowOut};
 use crate::cursor::CursorState;
 use crate::error::ToolError;
 use crate::project::{CompactEvent, ProjectionOptions, project};
-use crate::source::{AttributeKey, Filter, Query};
-use crate::table::EventTable;
+use crate::source::Query;
+use crate::table::table;
 
-pub const NAME: &str = "lookup_events";
+pub use cloudtrail_contract::LookupEventsArgs;
+
+pub const NAME: &str = cloudtrail_contract::LOOKUP_EVENTS;
 pub const DESCRIPTION: &str = "Look up AWS CloudTrail management events in a time window, newest first, \
 optionally filtered by ONE attribute (Username, EventName, EventSource, ResourceName, ResourceType, \
 ReadOnly, AccessKeyId or EventId). Returns a table: each event is a row of `columns` (event_time, \
 event_name, service, region, principal, source_ip, user_agent, read_only, error, resources, \
 request_parameters); region, principal, source_ip, user_agent and error are keys into the `regions`, \
 `principals`, `source_ips`, `user_agents` and `errors` dictionaries. `detail: true` returns whole event objects instead, with event ids (for \
-get_event) and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \
+get_event) and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. \
+Answers fit the server's byte limit or a smaller `max_bytes` (older events of the page are then left out and \
+`truncated` is true). Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \
 `yesterday` (midnight in `timezone`), or `24h ago`/`7d ago`. Use summarize_activity first for broad questions.";
 
 const DEFAULT_MAX: u32 = 50;
 const MAX_MAX: u32 = 200;
 
-/// Arguments of `lookup_events`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct LookupEventsArgs {
-    /// Start of the window (inclusive). Default `24h ago`.
-    pub start_time: Option<String>,
-    /// End of the window (inclusive). Default `now`.
-    pub end_time: Option<String>,
-    /// IANA timezone for `today`, `yesterday` and plain dates. Default `UTC`.
-    pub timezone: Option<String>,
-    /// The one attribute to filter on; requires `attribute_value`.
-    pub attribute_key: Option<AttributeKey>,
-    /// The value the attribute must equal exactly (e.g. a user name `alice`, an event name
-    /// `DeleteBucket`, an event source `s3.amazonaws.com`, `true`/`false` for ReadOnly).
-    pub attribute_value: Option<String>,
-    /// How many events to return, 1-200. Default 50.
-    pub max_results: Option<u32>,
-    /// `next_cursor` from a previous answer; pass it alone to get the next page.
-    pub cursor: Option<String>,
-    /// Return whole event objects with longer request parameters and response elements instead
-    /// of the table. Default false.
-    pub detail: Option<bool>,
-}
-
 /// The events: a table by default, whole objects with `detail`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Events {
-    Table(Box<EventTable>),
-    Detailed { events: Vec<CompactEvent> },
-}
-
-impl Events {
-    fn of(events: &[CompactEvent], detail: bool) -> Self {
-        if detail {
-            Events::Detailed {
-                events: events.to_vec(),
-            }
-        } else {
-            Events::Table(Box::new(EventTable::new(events)))
-        }
+fn events_of(events: &[CompactEvent], detail: bool) -> Events {
+    if detail {
+        Events::Detailed(DetailedEvents {
+            events: events.to_vec(),
+        })
+    } else {
+        Events::Table(Box::new(table(events)))
     }
-}
-
-#[derive(Serialize)]
-struct Answer {
-    window: WindowOut,
-    filter: Option<Filter>,
-    #[serde(flatten)]
-    events: Events,
-    returned: usize,
-    next_cursor: Option<String>,
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
 }
 
 /// Runs the tool and returns the answer as JSON text.
 pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, ToolError> {
     let max = selection::ranged("max_results", args.max_results, DEFAULT_MAX, 1, MAX_MAX)?;
+    let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let selection_args = SelectionArgs {
         start_time: args.start_time.as_deref(),
         end_time: args.end_time.as_deref(),
@@ -135,16 +94,15 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, To
             next_token: token,
         })
     });
-    let mut answer = Answer {
-        window: WindowOut::new(start, end),
+    let mut answer = LookupAnswer {
+        window: selection::window(start, end),
         filter,
         returned: events.len(),
-        events: Events::of(&events, options.detail),
+        events: events_of(&events, options.detail),
         next_cursor,
         truncated: false,
         note: None,
     };
-    let budget = Budget::new(ctx.settings.max_response_bytes);
     let mut text = budget.render(&answer);
     let mut omitted = 0;
     while !budget.fits(&text) && !events.is_empty() {
@@ -154,7 +112,7 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, To
         let drop = (over / per_event.max(1)).max(1).min(events.len());
         events.truncate(events.len() - drop);
         omitted += drop;
-        answer.events = Events::of(&events, options.detail);
+        answer.events = events_of(&events, options.detail);
         answer.returned = events.len();
         answer.truncated = true;
         answer.note = Some(format!(

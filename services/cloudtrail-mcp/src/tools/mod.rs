@@ -14,6 +14,7 @@ mod summarize_activity;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use rmcp::model::{
@@ -43,6 +44,10 @@ pub struct ToolSettings {
     pub redact_source_ip: bool,
     /// The most bytes one answer may hold.
     pub max_response_bytes: usize,
+    /// How long `summarize_activity` may page through a window before it answers with what it
+    /// counted so far (lower bounds, flagged `hit_cap`): LookupEvents serves 2 pages of 50 a
+    /// second, and the caller stops waiting at some point.
+    pub summary_scan_time: Duration,
 }
 
 impl Default for ToolSettings {
@@ -50,6 +55,7 @@ impl Default for ToolSettings {
         Self {
             redact_source_ip: false,
             max_response_bytes: 64 * 1024,
+            summary_scan_time: Duration::from_secs(20),
         }
     }
 }
@@ -67,22 +73,6 @@ impl ToolContext {
     pub fn now(&self) -> Timestamp {
         let now = Timestamp::now();
         Timestamp::from_second(now.as_second()).unwrap_or(now)
-    }
-}
-
-/// A resolved window, echoed in every answer so the model sees what "yesterday" meant.
-#[derive(Debug, Clone, Serialize)]
-pub struct WindowOut {
-    pub start: String,
-    pub end: String,
-}
-
-impl WindowOut {
-    pub fn new(start: Timestamp, end: Timestamp) -> Self {
-        Self {
-            start: start.to_string(),
-            end: end.to_string(),
-        }
     }
 }
 

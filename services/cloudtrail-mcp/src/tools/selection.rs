@@ -1,8 +1,12 @@
-//! The window and filter shared by `lookup_events` and `summarize_activity`, and their
-//! validation into a resolved [`Selection`].
+//! The arguments the tools share, validated: the window and filter of `lookup_events` and
+//! `summarize_activity` into a resolved [`Selection`], integer ranges, and every tool's
+//! `max_bytes` into its answer [`Budget`].
 
+use cloudtrail_contract::Window;
+use cloudtrail_contract::budget::{MAX_BYTES, MIN_BYTES};
 use jiff::{SignedDuration, Timestamp};
 
+use super::Budget;
 use crate::error::ToolError;
 use crate::source::{AttributeKey, Filter};
 use crate::time::{parse_instant, parse_timezone};
@@ -122,6 +126,24 @@ pub fn ranged(
     Ok(got as usize)
 }
 
+/// The resolved window as answers echo it.
+pub fn window(start: Timestamp, end: Timestamp) -> Window {
+    Window {
+        start: start.to_string(),
+        end: end.to_string(),
+    }
+}
+
+/// The budget of one answer: the client's `max_bytes` when it asks for less than the server's
+/// own limit, else that limit (a client cannot raise it).
+pub fn budget(max_bytes: Option<u32>, server_limit: usize) -> Result<Budget, ToolError> {
+    let Some(asked) = max_bytes else {
+        return Ok(Budget::new(server_limit));
+    };
+    let asked = ranged("max_bytes", Some(asked), MIN_BYTES, MIN_BYTES, MAX_BYTES)?;
+    Ok(Budget::new(asked.min(server_limit)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +229,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "`max_results` must be between 1 and 200; got 0");
+    }
+
+    #[test]
+    fn a_client_budget_lowers_the_server_limit_but_never_raises_it() {
+        assert_eq!(budget(None, 65_536).unwrap().limit(), 65_536);
+        assert_eq!(budget(Some(32_768), 65_536).unwrap().limit(), 32_768);
+        assert_eq!(budget(Some(1_048_576), 65_536).unwrap().limit(), 65_536);
+        let e = budget(Some(100), 65_536).unwrap_err().to_string();
+        assert_eq!(e, "`max_bytes` must be between 4096 and 1048576; got 100");
     }
 }

@@ -1,54 +1,43 @@
-//! `summarize_activity`: pages through up to a bounded number of events of a window and returns
-//! aggregates (see [`crate::summary`]) instead of the events themselves.
+//! `summarize_activity`: pages through every event of a window and returns aggregates (see
+//! [`crate::summary`]) instead of the events themselves.
+//!
+//! The counts are exact: every event of the window is counted, and only the lists are capped.
+//! Two things stop a scan early, and the answer then says so (`hit_cap`, `note`), so a reader
+//! presents the counts as lower bounds: `max_events`, and the server's scan time limit
+//! ([`crate::tools::ToolSettings::summary_scan_time`]), which matters for the LookupEvents API
+//! (2 pages of 50 events a second).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use cloudtrail_contract::ActivitySummary;
+use tokio::time::Instant;
 
 use super::selection::{self, SelectionArgs};
-use super::{Budget, ToolContext, WindowOut};
+use super::{Budget, ToolContext};
 use crate::error::ToolError;
 use crate::project::{ProjectionOptions, project};
-use crate::source::{AttributeKey, Filter, Query};
-use crate::summary::{Aggregator, Summary};
+use crate::source::Query;
+use crate::summary::Aggregator;
 
-pub const NAME: &str = "summarize_activity";
+pub use cloudtrail_contract::SummarizeActivityArgs;
+
+pub const NAME: &str = cloudtrail_contract::SUMMARIZE_ACTIVITY;
 pub const DESCRIPTION: &str = "Summarize AWS CloudTrail activity in a time window, optionally filtered by ONE \
-attribute (e.g. attribute_key Username + attribute_value alice). Scans up to `max_events` events and returns \
-counts by service, action, error code, principal, region and source IP, read vs write totals, first/last seen, \
-top resources, and every write (non-read-only) action with its time. Says how many events it scanned and \
-whether it hit the cap. Best first call for \"what did X do\" or \"what failed\" questions. Times as in lookup_events.";
+attribute (e.g. attribute_key Username + attribute_value alice). Counts every event of the window: counts by \
+service, action, error code, principal, region and source IP, read vs write totals, first/last seen, top \
+resources, and the write (non-read-only) actions and failed calls with their times (lists capped, counts exact). \
+If the window holds more than `max_events` or the scan reaches the server's time limit, `hit_cap` is true and \
+the counts are lower bounds. Best first call for \"what did X do\", \"how many\" or \"what failed\" questions. \
+Times as in lookup_events.";
 
-const DEFAULT_MAX_EVENTS: u32 = 1_000;
-const MAX_MAX_EVENTS: u32 = 5_000;
+const DEFAULT_MAX_EVENTS: u32 = 100_000;
+const MAX_MAX_EVENTS: u32 = 100_000;
 /// Events requested per page; the API returns at most 50.
 const PAGE: usize = 50;
 
-/// Arguments of `summarize_activity`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct SummarizeActivityArgs {
-    /// Start of the window (inclusive). Default `24h ago`.
-    pub start_time: Option<String>,
-    /// End of the window (inclusive). Default `now`.
-    pub end_time: Option<String>,
-    /// IANA timezone for `today`, `yesterday` and plain dates. Default `UTC`.
-    pub timezone: Option<String>,
-    /// The one attribute to filter on; requires `attribute_value`.
-    pub attribute_key: Option<AttributeKey>,
-    /// The value the attribute must equal exactly.
-    pub attribute_value: Option<String>,
-    /// The most events to scan, 1-5000. Default 1000.
-    pub max_events: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct Answer {
-    window: WindowOut,
-    filter: Option<Filter>,
-    scanned: usize,
-    hit_cap: bool,
-    #[serde(flatten)]
-    summary: Summary,
-    truncated: bool,
+/// Why a scan stopped before the end of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    MaxEvents(usize),
+    TimeLimit(u64),
 }
 
 /// Runs the tool and returns the answer as JSON text.
@@ -60,6 +49,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         1,
         MAX_MAX_EVENTS,
     )?;
+    let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let source = ctx.source.as_ref();
     let selection = selection::resolve(
         SelectionArgs {
@@ -77,10 +67,11 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         redact_source_ip: ctx.settings.redact_source_ip,
         detail: false,
     };
+    let deadline = Instant::now() + ctx.settings.summary_scan_time;
     let mut aggregator = Aggregator::default();
     let mut scanned = 0;
     let mut next_token = None;
-    loop {
+    let stop = loop {
         let query = Query {
             start: selection.start,
             end: selection.end,
@@ -94,38 +85,252 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         }
         scanned += page.events.len();
         next_token = page.next_token;
-        if scanned >= cap || next_token.is_none() {
-            break;
+        if next_token.is_none() {
+            break None;
         }
-    }
-    let mut answer = Answer {
-        window: WindowOut::new(selection.start, selection.end),
-        filter: selection.filter,
-        scanned,
-        hit_cap: next_token.is_some(),
-        summary: aggregator.finish(),
-        truncated: false,
+        if scanned >= cap {
+            break Some(Stop::MaxEvents(cap));
+        }
+        if Instant::now() >= deadline {
+            break Some(Stop::TimeLimit(ctx.settings.summary_scan_time.as_secs()));
+        }
     };
-    let budget = Budget::new(ctx.settings.max_response_bytes);
+    let mut answer = aggregator.finish(
+        selection::window(selection.start, selection.end),
+        selection.filter,
+    );
+    if let Some(stop) = stop {
+        answer.hit_cap = true;
+        answer.note = Some(match stop {
+            Stop::MaxEvents(cap) => format!(
+                "the window holds more than max_events ({cap}) events: the counts cover the newest {scanned} and are lower bounds; narrow the window or filter for exact counts"
+            ),
+            Stop::TimeLimit(secs) => format!(
+                "the scan reached the server's {secs} s time limit: the counts cover the newest {scanned} events (from {}) and are lower bounds; narrow the window or filter for exact counts",
+                answer
+                    .first_seen
+                    .as_deref()
+                    .unwrap_or("the end of the window")
+            ),
+        });
+    }
+    Ok(fit(answer, budget))
+}
+
+/// The answer as JSON within `budget`: the event lists are halved first (the longest of the two
+/// each time), then the ranked lists; the counts are never touched.
+fn fit(mut answer: ActivitySummary, budget: Budget) -> String {
     let mut text = budget.render(&answer);
-    // Halve the longest list until the answer fits.
-    let lists_empty =
-        |a: &Answer| a.summary.write_actions.is_empty() && a.summary.failures.is_empty();
-    while !budget.fits(&text) && !lists_empty(&answer) {
-        let summary = &mut answer.summary;
-        let (list, omitted) = if summary.write_actions.len() >= summary.failures.len() {
-            (
-                &mut summary.write_actions,
-                &mut summary.write_actions_omitted,
-            )
+    while !budget.fits(&text) && shorten(&mut answer) {
+        answer.truncated = true;
+        text = budget.render(&answer);
+    }
+    text
+}
+
+/// Halves the longest shortenable list; false when every list is empty.
+fn shorten(answer: &mut ActivitySummary) -> bool {
+    if !answer.write_actions.is_empty() || !answer.failures.is_empty() {
+        let (list, omitted) = if answer.write_actions.len() >= answer.failures.len() {
+            (&mut answer.write_actions, &mut answer.write_actions_omitted)
         } else {
-            (&mut summary.failures, &mut summary.failures_omitted)
+            (&mut answer.failures, &mut answer.failures_omitted)
         };
         let keep = list.len() / 2;
         *omitted += (list.len() - keep) as u64;
         list.truncate(keep);
-        answer.truncated = true;
-        text = budget.render(&answer);
+        return true;
     }
-    Ok(text)
+    let ranked = [
+        &mut answer.by_service,
+        &mut answer.by_action,
+        &mut answer.by_error_code,
+        &mut answer.by_principal,
+        &mut answer.regions,
+        &mut answer.source_ips,
+        &mut answer.top_resources,
+    ];
+    match ranked.into_iter().max_by_key(|list| list.len()) {
+        Some(list) if !list.is_empty() => {
+            list.truncate(list.len() / 2);
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use jiff::{SignedDuration, Timestamp};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::cursor::CursorCodec;
+    use crate::source::{EventSource, Page, RawEvent, Resource, SourceError};
+    use crate::tools::ToolSettings;
+
+    /// `total` events, one a minute back from now, `denied_every`th one denied, each page taking
+    /// `page_time` (the API's rate), and long resource names so the lists are large.
+    struct Busy {
+        total: usize,
+        page_time: Duration,
+    }
+
+    #[async_trait]
+    impl EventSource for Busy {
+        fn id(&self) -> &str {
+            "test:busy"
+        }
+        fn retention(&self) -> Option<SignedDuration> {
+            None
+        }
+        async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
+            tokio::time::sleep(self.page_time).await;
+            let from: usize = query
+                .next_token
+                .as_deref()
+                .map_or(0, |t| t.parse().unwrap());
+            let to = (from + query.max_results).min(self.total);
+            let events = (from..to)
+                .map(|i| {
+                    let time = query.end - SignedDuration::from_mins(i as i64);
+                    let denied = i % 3 == 0;
+                    RawEvent {
+                        event_id: format!("id-{i}"),
+                        event_time: time,
+                        event_name: format!("PutObject{}", i % 40),
+                        event_source: "s3.amazonaws.com".into(),
+                        username: Some(format!("user-{}", i % 20)),
+                        access_key_id: None,
+                        read_only: Some(false),
+                        resources: vec![Resource {
+                            resource_type: Some("AWS::S3::Object".into()),
+                            resource_name: Some(format!(
+                                "{}-{i}",
+                                "very-long-object-key".repeat(4)
+                            )),
+                        }],
+                        record: json!({"errorCode": denied.then_some("AccessDenied"),
+                                       "awsRegion": "us-east-1"})
+                        .to_string(),
+                    }
+                })
+                .collect();
+            Ok(Page {
+                events,
+                next_token: (to < self.total).then(|| to.to_string()),
+            })
+        }
+    }
+
+    fn context(source: Busy, scan: Duration) -> ToolContext {
+        ToolContext {
+            source: Arc::new(source),
+            cursors: CursorCodec::new("k"),
+            settings: ToolSettings {
+                summary_scan_time: scan,
+                ..ToolSettings::default()
+            },
+        }
+    }
+
+    fn args(max_bytes: Option<u32>) -> SummarizeActivityArgs {
+        let end = Timestamp::now();
+        SummarizeActivityArgs {
+            start_time: Some((end - SignedDuration::from_hours(24 * 30)).to_string()),
+            end_time: Some(end.to_string()),
+            max_bytes,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn every_event_of_the_window_is_counted_and_only_the_lists_are_capped() {
+        let ctx = context(
+            Busy {
+                total: 2_715,
+                page_time: Duration::ZERO,
+            },
+            Duration::from_secs(60),
+        );
+        let text = run(&ctx, args(Some(32_768))).await.unwrap();
+        assert!(text.len() <= 32_768, "{} bytes", text.len());
+        let s: ActivitySummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(s.scanned, 2_715);
+        assert!(!s.hit_cap && s.note.is_none(), "{:?}", s.note);
+        // 0, 3, 6... 2712: 905 denied calls, all counted though at most 50 are listed.
+        assert_eq!(s.failed_events, 905);
+        assert_eq!(s.by_error_code[0].count, 905);
+        assert_eq!(
+            s.failures.len() as u64 + s.failures_omitted,
+            905,
+            "listed and omitted add up"
+        );
+        assert_eq!(s.write_events, 2_715);
+        assert_eq!(
+            s.write_actions.len() as u64 + s.write_actions_omitted,
+            2_715
+        );
+        assert_eq!(
+            s.by_principal.iter().map(|c| c.count).sum::<u64>(),
+            15 * 136
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scan_stopped_by_time_or_max_events_says_its_counts_are_lower_bounds() {
+        // 2 pages a second, as LookupEvents allows: 10 s of scanning is 20 pages.
+        let ctx = context(
+            Busy {
+                total: 10_000,
+                page_time: Duration::from_millis(500),
+            },
+            Duration::from_secs(10),
+        );
+        let s: ActivitySummary =
+            serde_json::from_str(&run(&ctx, args(None)).await.unwrap()).unwrap();
+        assert!(s.hit_cap);
+        assert_eq!(s.scanned, 20 * 50);
+        let note = s.note.unwrap();
+        assert!(
+            note.contains("10 s time limit") && note.contains("lower bounds"),
+            "{note}"
+        );
+        let mut capped = args(None);
+        capped.max_events = Some(120);
+        let s: Value = serde_json::from_str(&run(&ctx, capped).await.unwrap()).unwrap();
+        assert_eq!(
+            (s["scanned"].clone(), s["hit_cap"].clone()),
+            (json!(120), json!(true))
+        );
+        assert!(s["note"].as_str().unwrap().contains("max_events (120)"));
+    }
+
+    #[tokio::test]
+    async fn the_budget_shortens_lists_never_the_json() {
+        let ctx = context(
+            Busy {
+                total: 3_000,
+                page_time: Duration::ZERO,
+            },
+            Duration::from_secs(60),
+        );
+        for max_bytes in [4_096, 8_192, 32_768] {
+            let text = run(&ctx, args(Some(max_bytes))).await.unwrap();
+            assert!(
+                text.len() <= max_bytes as usize,
+                "{} > {max_bytes}",
+                text.len()
+            );
+            let s: ActivitySummary = serde_json::from_str(&text).unwrap();
+            assert!(s.truncated);
+            assert_eq!(s.scanned, 3_000, "counts are never shortened");
+        }
+        let e = run(&ctx, args(Some(10))).await.unwrap_err().to_string();
+        assert!(e.contains("`max_bytes` must be between 4096"), "{e}");
+    }
 }

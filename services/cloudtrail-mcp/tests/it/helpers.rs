@@ -103,6 +103,8 @@ pub fn call_body(tool: &str, arguments: Value) -> String {
 
 /// The events of a `lookup_events` table answer as objects keyed by column name, with the
 /// dictionary keys (principal, region, source IP, user agent, error) replaced by their entries.
+/// Strict: a missing column list, dictionary or key fails the test (a renamed dictionary must
+/// not read as "no value").
 pub fn expand(page: &Value) -> Vec<Value> {
     let columns: Vec<&str> = page["columns"]
         .as_array()
@@ -120,14 +122,32 @@ pub fn expand(page: &Value) -> Vec<Value> {
     };
     page["events"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no `events` list: {page}"))
         .iter()
         .map(|row| {
+            let row = row
+                .as_array()
+                .unwrap_or_else(|| panic!("a row is not an array: {row}"));
+            assert_eq!(
+                row.len(),
+                columns.len(),
+                "row length differs from columns: {row:?}"
+            );
             let mut event = serde_json::Map::new();
-            for (column, value) in columns.iter().zip(row.as_array().unwrap()) {
-                let value = match (dictionary(column), value.as_str()) {
-                    (Some(dict), Some(key)) => page[dict][key].clone(),
-                    _ => value.clone(),
+            for (column, value) in columns.iter().zip(row) {
+                let value = match (dictionary(column), value) {
+                    (Some(dict), Value::String(key)) => page
+                        .get(dict)
+                        .and_then(|d| d.get(key))
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "`{column}` refers to `{key}`, which `{dict}` does not list: {page}"
+                            )
+                        })
+                        .clone(),
+                    (Some(_), Value::Null) => Value::Null,
+                    (Some(_), other) => panic!("`{column}` holds {other}, not a dictionary key"),
+                    (None, _) => value.clone(),
                 };
                 event.insert(column.to_string(), value);
             }

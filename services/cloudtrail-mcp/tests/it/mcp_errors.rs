@@ -47,9 +47,9 @@ async fn tool_errors_name_the_field_and_what_is_expected() {
             "{arguments}: expected `{expected}` in: {text}"
         );
     }
-    let (is_error, text) = call(&client, "summarize_activity", json!({"max_events": 9999})).await;
+    let (is_error, text) = call(&client, "summarize_activity", json!({"max_events": 100_001})).await;
     assert!(
-        is_error && text.contains("`max_events` must be between 1 and 5000"),
+        is_error && text.contains("`max_events` must be between 1 and 100000"),
         "{text}"
     );
     let (is_error, text) = call(&client, "get_event", json!({"event_id": "  "})).await;

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use cloudtrail_contract::{ActivitySummary, Events, LookupAnswer};
 use cloudtrail_mcp::ToolSettings;
 use serde_json::{Value, json};
 
@@ -114,6 +115,7 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
     let app = spawn_app_with(ToolSettings {
         redact_source_ip: false,
         max_response_bytes: 1 << 20,
+        ..ToolSettings::default()
     })
     .await;
     let client = client(&app).await;
@@ -183,33 +185,34 @@ async fn paging_with_only_the_cursor_visits_every_event_once() {
 async fn summary_aggregates_alices_week() {
     let app = spawn_app().await;
     let client = client(&app).await;
-    let s = call_ok(
+    let (is_error, text) = call(
         &client,
         "summarize_activity",
         json!({"start_time": "7d ago", "attribute_key": "Username", "attribute_value": "alice"}),
     )
     .await;
-    let scanned = s["scanned"].as_u64().unwrap();
-    assert!(scanned > 20, "{s}");
-    assert_eq!(s["hit_cap"], json!(false));
-    assert_eq!(
-        s["read_events"].as_u64().unwrap() + s["write_events"].as_u64().unwrap(),
-        scanned
-    );
-    assert_eq!(s["by_principal"][0]["key"], json!("alice"));
-    assert!(s["by_service"].as_array().unwrap().len() >= 2, "{s}");
-    assert!(!s["write_actions"].as_array().unwrap().is_empty());
+    assert!(!is_error, "{text}");
+    let s: ActivitySummary = serde_json::from_str(&text).unwrap();
+    assert!(s.scanned > 20, "{s:?}");
+    assert!(!s.hit_cap);
+    assert_eq!(s.read_events + s.write_events, s.scanned);
+    assert_eq!(s.by_principal[0].key, "alice");
+    assert!(s.by_service.len() >= 2, "{s:?}");
+    assert!(!s.write_actions.is_empty());
     // Alice's AccessDenied calls are listed one by one.
-    let failures = s["failures"].as_array().unwrap();
-    assert!(!failures.is_empty(), "{s}");
-    assert!(failures.iter().all(|f| f["principal"] == json!("alice")));
+    assert!(!s.failures.is_empty(), "{s:?}");
     assert!(
-        failures
+        s.failures
             .iter()
-            .any(|f| f["error_code"] == json!("AccessDenied")),
-        "{s}"
+            .all(|f| f.principal.as_deref() == Some("alice"))
     );
-    assert!(s["first_seen"].as_str().unwrap() <= s["last_seen"].as_str().unwrap());
+    assert!(
+        s.failures
+            .iter()
+            .any(|f| f.error_code.as_deref() == Some("AccessDenied")),
+        "{s:?}"
+    );
+    assert!(s.first_seen <= s.last_seen && s.first_seen.is_some());
 
     // A small cap is reported as hit.
     let capped = call_ok(
@@ -252,6 +255,7 @@ async fn every_answer_fits_the_configured_budget() {
     let app = spawn_app_with(ToolSettings {
         redact_source_ip: false,
         max_response_bytes: 4_096,
+        ..ToolSettings::default()
     })
     .await;
     let client = client(&app).await;
@@ -266,13 +270,110 @@ async fn every_answer_fits_the_configured_budget() {
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["truncated"], json!(true));
     assert!(answer["note"].as_str().unwrap().contains("response limit"));
-    let (_, text) = call(
+    let (is_error, text) = call(
         &client,
         "summarize_activity",
         json!({"start_time": "7d ago", "max_events": 5000}),
     )
     .await;
+    assert!(!is_error, "{text}");
     assert!(text.len() <= 4_096, "{} bytes", text.len());
+    let summary: ActivitySummary = serde_json::from_str(&text).unwrap();
+    assert!(summary.truncated, "a week's lists do not fit in 4 KiB");
+    assert!(
+        summary.scanned > 1_000,
+        "the counts stay whole: {}",
+        summary.scanned
+    );
+}
+
+#[tokio::test]
+async fn a_client_budget_max_bytes_is_honoured_and_listed_in_every_schema() {
+    let app = spawn_app().await;
+    let client = client(&app).await;
+    for tool in client.list_all_tools().await.unwrap() {
+        let description = tool.input_schema["properties"]["max_bytes"]["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} does not offer max_bytes", tool.name))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(description.contains("never cut"), "{description}");
+    }
+    let week = json!({"start_time": "7d ago", "max_bytes": 8_192});
+    let (is_error, text) = call(&client, "summarize_activity", week.clone()).await;
+    assert!(!is_error, "{text}");
+    assert!(text.len() <= 8_192, "{} bytes", text.len());
+    let summary: ActivitySummary = serde_json::from_str(&text).unwrap();
+    assert!(summary.truncated);
+    let mut lookup = week;
+    lookup["max_results"] = json!(200);
+    lookup["detail"] = json!(true);
+    let (is_error, text) = call(&client, "lookup_events", lookup).await;
+    assert!(!is_error, "{text}");
+    assert!(text.len() <= 8_192, "{} bytes", text.len());
+    let page: LookupAnswer = serde_json::from_str(&text).unwrap();
+    assert!(page.truncated && matches!(page.events, Events::Detailed(_)));
+    let (is_error, text) = call(
+        &client,
+        "summarize_activity",
+        json!({"start_time": "7d ago", "max_bytes": 100}),
+    )
+    .await;
+    assert!(
+        is_error && text.contains("`max_bytes` must be between 4096 and 1048576"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_summary_counts_every_event_of_the_window_exactly() {
+    let app = spawn_app_with(ToolSettings {
+        max_response_bytes: 1 << 20,
+        ..ToolSettings::default()
+    })
+    .await;
+    let client = client(&app).await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let window = json!({"start_time": (now - jiff::SignedDuration::from_hours(7 * 24)).to_string(),
+                        "end_time": now.to_string()});
+    // Every event of the week, page by page.
+    let mut args = window.clone();
+    args["max_results"] = json!(200);
+    let mut page = call_ok(&client, "lookup_events", args).await;
+    let (mut events, mut failed) = (0_u64, 0_u64);
+    loop {
+        let rows = expand(&page);
+        events += rows.len() as u64;
+        failed += rows.iter().filter(|r| !r["error"].is_null()).count() as u64;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                page = call_ok(
+                    &client,
+                    "lookup_events",
+                    json!({"cursor": cursor, "max_results": 200}),
+                )
+                .await
+            }
+            None => break,
+        }
+    }
+    assert!(events > 1_000, "a busy week: {events}");
+    let (is_error, text) = call(&client, "summarize_activity", window).await;
+    assert!(!is_error, "{text}");
+    let summary: ActivitySummary = serde_json::from_str(&text).unwrap();
+    assert!(!summary.hit_cap, "{:?}", summary.note);
+    assert_eq!(summary.scanned, events);
+    assert_eq!(summary.read_events + summary.write_events, events);
+    assert_eq!(summary.failed_events, failed);
+    assert_eq!(
+        summary.by_error_code.iter().map(|c| c.count).sum::<u64>(),
+        failed
+    );
+    assert_eq!(
+        summary.failures.len() as u64 + summary.failures_omitted,
+        failed
+    );
 }
 
 #[tokio::test]
@@ -280,6 +381,7 @@ async fn source_ips_can_be_redacted_in_code() {
     let app = spawn_app_with(ToolSettings {
         redact_source_ip: true,
         max_response_bytes: 65_536,
+        ..ToolSettings::default()
     })
     .await;
     let client = client(&app).await;
@@ -292,7 +394,10 @@ async fn source_ips_can_be_redacted_in_code() {
     let events = expand(&page);
     assert!(!events.is_empty());
     for e in &events {
-        let ip = e["source_ip"].as_str().unwrap_or("[redacted]");
+        // Every sample event has a source IP: a missing one is a failure, not "redacted".
+        let ip = e["source_ip"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no source IP: {e}"));
         assert!(ip == "[redacted]" || ip.ends_with("amazonaws.com"), "{ip}");
     }
     let s = call_ok(

@@ -1,0 +1,103 @@
+//! The answer of `summarize_activity`: exact counts over every event of a window (unless
+//! `hit_cap` says the scan stopped early), ranked lists, and capped lists of write actions and
+//! failed calls with their times.
+
+use serde::{Deserialize, Serialize};
+
+use crate::selection::{Filter, Window};
+
+/// A key and how often it occurred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub key: String,
+    pub count: u64,
+}
+
+/// One call, listed by time (write actions and failures).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionLine {
+    pub event_time: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub principal: Option<String>,
+    pub error_code: Option<String>,
+    pub resources: Vec<String>,
+}
+
+/// The answer of `summarize_activity`.
+///
+/// The counts (`scanned`, `read_events`, `write_events`, `failed_events` and every `count` of
+/// the ranked lists) cover every event of the window when `hit_cap` is false; when it is true
+/// the scan stopped early and they are lower bounds. The ranked lists keep the top entries and
+/// the two event lists a bounded number of lines (`*_omitted` counts the rest), so the counts
+/// stay exact however long the lists would be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivitySummary {
+    pub window: Window,
+    pub filter: Option<Filter>,
+    /// How many events were counted.
+    pub scanned: u64,
+    /// The scan stopped before the end of the window (`max_events` or the server's time limit;
+    /// `note` says which): every count is then a lower bound.
+    pub hit_cap: bool,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub read_events: u64,
+    pub write_events: u64,
+    /// Calls with an error code (denied, throttled, invalid...), read or write.
+    pub failed_events: u64,
+    pub by_service: Vec<Count>,
+    /// `service:Action` keys (`s3:DeleteBucket`).
+    pub by_action: Vec<Count>,
+    pub by_error_code: Vec<Count>,
+    pub by_principal: Vec<Count>,
+    pub regions: Vec<Count>,
+    pub source_ips: Vec<Count>,
+    pub top_resources: Vec<Count>,
+    /// Non-read-only calls, newest first.
+    pub write_actions: Vec<ActionLine>,
+    pub write_actions_omitted: u64,
+    /// Calls with an error code, newest first.
+    pub failures: Vec<ActionLine>,
+    pub failures_omitted: u64,
+    /// Lists were shortened to fit the byte budget (the counts are not affected).
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_summary_reads_with_its_wire_names_and_writes_back_unchanged() {
+        let line = json!({"event_time": "2026-11-23T09:00:00Z", "event_name": "DeleteBucket",
+            "event_source": "s3.amazonaws.com", "principal": "alice", "error_code": null,
+            "resources": ["alice-tmp"]});
+        let wire = json!({"window": {"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"},
+            "filter": null, "scanned": 120, "hit_cap": false,
+            "first_seen": "2026-11-23T01:00:00Z", "last_seen": "2026-11-23T09:00:00Z",
+            "read_events": 90, "write_events": 30, "failed_events": 2,
+            "by_service": [{"key": "s3.amazonaws.com", "count": 40}], "by_action": [],
+            "by_error_code": [{"key": "AccessDenied", "count": 2}], "by_principal": [],
+            "regions": [], "source_ips": [], "top_resources": [],
+            "write_actions": [line], "write_actions_omitted": 29,
+            "failures": [], "failures_omitted": 2, "truncated": true});
+        let summary: ActivitySummary = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(summary.by_error_code[0].count, 2);
+        assert_eq!(summary.write_actions[0].event_name, "DeleteBucket");
+        assert_eq!(serde_json::to_value(&summary).unwrap(), wire);
+        let mut renamed = wire;
+        let failed = renamed
+            .as_object_mut()
+            .unwrap()
+            .remove("failed_events")
+            .unwrap();
+        renamed["failed"] = failed;
+        let error = serde_json::from_value::<ActivitySummary>(renamed).unwrap_err();
+        assert!(error.to_string().contains("failed_events"), "{error}");
+    }
+}
