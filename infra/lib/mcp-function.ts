@@ -31,11 +31,18 @@ export class McpFunction extends Construct {
   readonly role: iam.Role;
   /** The function's timeout: callers should wait a little longer for a tool answer. */
   readonly timeout: Duration;
+  /** How long summarize_activity pages through a window before it answers with lower-bound
+   *  counts (CLOUDTRAIL_MCP_SUMMARY_SCAN_SECS): under the timeout, so a busy window still gets an
+   *  answer that says its counts are partial rather than a timeout. */
+  readonly summaryScanSecs: number;
 
   constructor(scope: Construct, id: string, props: McpFunctionProps) {
     super(scope, id);
-    // summarize_activity pages through up to 5000 events (100 LookupEvents pages) at CloudTrail's
-    // 2 requests per second: about 50 s. Kept under the agent's 60 s HTTP timeout.
+    // summarize_activity counts every event of its window, paging through LookupEvents at
+    // CloudTrail's 2 requests per second (100 events a second); it answers after at most 45 s of
+    // paging (about 4500 events, lower-bound counts beyond that), and the function's 55 s leave
+    // room to answer. Kept under the agent's 60 s HTTP timeout.
+    this.summaryScanSecs = 45;
     this.timeout = Duration.seconds(55);
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
@@ -78,6 +85,7 @@ export class McpFunction extends Construct {
       environment: {
         CLOUDTRAIL_MCP_SOURCE: 'api',
         CLOUDTRAIL_MCP_REDACT_SOURCE_IP: String(props.redactSourceIp),
+        CLOUDTRAIL_MCP_SUMMARY_SCAN_SECS: String(this.summaryScanSecs),
         RUST_LOG: 'info',
       },
       description: 'CloudTrail MCP server (read-only tools over MCP Streamable HTTP)',

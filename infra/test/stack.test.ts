@@ -37,6 +37,23 @@ test('the MCP Function URL uses AWS_IAM auth, buffered, and the function runs pr
   });
 });
 
+test("a summary's scan ends before the function times out, and the function before the agent stops waiting", () => {
+  // Out of order, a busy window's summary would be a timeout instead of lower-bound counts.
+  const { template } = synth(CIDRS);
+  const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'provided.al2023' } }));
+  const env: Record<string, string> = fn.Properties.Environment.Variables;
+  const scan = Number(env.CLOUDTRAIL_MCP_SUMMARY_SCAN_SECS);
+  const [task] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+  const agentEnv: { Name: string; Value: string }[] = task.Properties.ContainerDefinitions[0].Environment;
+  const toolTimeout = Number(agentEnv.find((e) => e.Name === 'AGENT_TOOL_TIMEOUT_SECS')?.Value);
+  assert.ok(scan >= 1 && scan + 5 <= fn.Properties.Timeout, `scan ${scan} s, timeout ${fn.Properties.Timeout} s`);
+  assert.ok(fn.Properties.Timeout < toolTimeout, `timeout ${fn.Properties.Timeout} s, agent waits ${toolTimeout} s`);
+  // The agent asks every tool for at most 32 KiB (max_bytes); the server's own limit, when set,
+  // must allow at least that, or a summary would lose list entries for nothing.
+  const limit = env.CLOUDTRAIL_MCP_MAX_RESPONSE_BYTES;
+  assert.ok(limit === undefined || Number(limit) >= 32768, `CLOUDTRAIL_MCP_MAX_RESPONSE_BYTES=${limit}`);
+});
+
 test("the MCP function's role may look up CloudTrail events and write its own logs, nothing else", () => {
   const { template } = synth(CIDRS);
   const statements = statementsOf(template, 'McpRole');
