@@ -50,3 +50,111 @@ pub trait ToolProvider: Send + Sync {
     /// Calls one tool by the name given in [`ToolSpec::name`].
     async fn call_tool(&self, name: &str, input: Value) -> Result<ToolOutput, ToolError>;
 }
+
+// ---- The result budget ----
+//
+// Kept apart from the trait above: the contract (`cloudtrail_contract::budget`) by which a tool
+// result reaches the model whole. A tool that takes `max_bytes` is told the budget, and answers
+// within it; an answer still over it is replaced by a `TooLarge` JSON object, never cut (a cut
+// answer is broken JSON to the offline planner and to an LLM alike).
+
+/// The most bytes one tool result may hold when it goes back to the model: the agent loop's
+/// `Limits::max_tool_output_bytes` (a test ties the two).
+pub const RESULT_BUDGET: usize = 32 * 1024;
+
+/// Whether a tool's input schema offers the contract's `max_bytes` argument.
+pub fn takes_max_bytes(input_schema: &serde_json::Map<String, Value>) -> bool {
+    input_schema
+        .get("properties")
+        .and_then(|p| p.get(cloudtrail_contract::budget::MAX_BYTES_ARG))
+        .is_some()
+}
+
+/// `input` asking for an answer of at most `budget` bytes (a smaller `max_bytes` the model set
+/// itself is kept).
+pub fn ask_within(input: Value, budget: usize) -> Value {
+    let mut object = match input {
+        Value::Object(object) => object,
+        Value::Null => serde_json::Map::new(),
+        // Not arguments at all: the server says so; nothing to add to.
+        other => return other,
+    };
+    let budget = budget.min(cloudtrail_contract::budget::MAX_BYTES as usize);
+    let asked = object
+        .get(cloudtrail_contract::budget::MAX_BYTES_ARG)
+        .and_then(Value::as_u64)
+        .map_or(budget, |n| (n as usize).min(budget));
+    object.insert(
+        cloudtrail_contract::budget::MAX_BYTES_ARG.to_owned(),
+        Value::from(asked),
+    );
+    Value::Object(object)
+}
+
+/// `output` if it fits `budget`, else a [`cloudtrail_contract::TooLarge`] object in its place.
+pub fn within_budget(tool: &str, output: ToolOutput, budget: usize) -> ToolOutput {
+    if output.text.len() <= budget {
+        return output;
+    }
+    ToolOutput {
+        text: cloudtrail_contract::TooLarge::new(tool, output.text.len(), budget).to_json(),
+        is_error: true,
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::agent::Limits;
+
+    #[test]
+    fn the_budget_is_the_loops_cap_so_the_loop_never_cuts_a_result() {
+        assert_eq!(Limits::default().max_tool_output_bytes, RESULT_BUDGET);
+    }
+
+    #[test]
+    fn the_budget_is_asked_for_and_a_smaller_one_kept() {
+        let schema = |properties: Value| match json!({"type": "object", "properties": properties}) {
+            Value::Object(schema) => schema,
+            _ => unreachable!("an object literal"),
+        };
+        assert!(takes_max_bytes(&schema(
+            json!({"max_bytes": {"type": "integer"}})
+        )));
+        assert!(!takes_max_bytes(&schema(json!({}))));
+        assert_eq!(
+            ask_within(json!({"start_time": "today"}), 32_768),
+            json!({"start_time": "today", "max_bytes": 32_768})
+        );
+        assert_eq!(
+            ask_within(json!({"max_bytes": 8_192}), 32_768),
+            json!({"max_bytes": 8_192})
+        );
+        assert_eq!(
+            ask_within(json!({"max_bytes": 1_000_000}), 32_768),
+            json!({"max_bytes": 32_768})
+        );
+        assert_eq!(ask_within(Value::Null, 100), json!({"max_bytes": 100}));
+    }
+
+    #[test]
+    fn an_answer_over_the_budget_becomes_valid_json_saying_so() {
+        let big = ToolOutput {
+            text: format!("{{\"events\": [\"{}\"]}}", "あ".repeat(20_000)),
+            is_error: false,
+        };
+        let bytes = big.text.len();
+        let fitted = within_budget("lookup_events", big, RESULT_BUDGET);
+        assert!(fitted.is_error && fitted.text.len() <= RESULT_BUDGET);
+        let note: Value = serde_json::from_str(&fitted.text).unwrap();
+        assert_eq!(note["error"], "too_large");
+        assert_eq!(note["bytes"], bytes);
+        let small = ToolOutput {
+            text: "{}".into(),
+            is_error: false,
+        };
+        assert_eq!(within_budget("x", small.clone(), 10), small);
+    }
+}

@@ -17,7 +17,10 @@ use tokio::sync::RwLock;
 use self::names::{bedrock_tool_name, converse_schema};
 use self::server::{HttpClient, McpServer};
 use self::sigv4::{SigV4Signer, SigningHttpClient, region_from_function_url};
-use crate::tools::{ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec};
+use crate::tools::{
+    RESULT_BUDGET, ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec, ask_within,
+    takes_max_bytes, within_budget,
+};
 
 /// How the agent authenticates to an MCP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,9 +89,10 @@ pub struct McpToolbox {
 /// Where each offered tool goes, and which servers' last listing failed.
 #[derive(Debug, Default)]
 struct Routing {
-    /// Bedrock tool name -> (server index, the server's tool name). A server whose listing fails
-    /// keeps its routes from before, so a run that was offered its tools can still call them.
-    routes: HashMap<String, (usize, String)>,
+    /// Bedrock tool name -> (server index, the server's tool name, whether it takes the result
+    /// budget's `max_bytes`). A server whose listing fails keeps its routes from before, so a
+    /// run that was offered its tools can still call them.
+    routes: HashMap<String, (usize, String, bool)>,
     /// Server index -> why its last listing failed.
     down: HashMap<usize, ToolError>,
 }
@@ -155,7 +159,7 @@ impl ToolProvider for McpToolbox {
         // Names of the servers that answered are recomputed; the others keep their routes.
         routing
             .routes
-            .retain(|_, (index, _)| lists[*index].is_err());
+            .retain(|_, (index, _, _)| lists[*index].is_err());
         let mut taken: HashSet<String> = routing.routes.keys().cloned().collect();
         for (index, list) in lists.into_iter().enumerate() {
             match list {
@@ -165,9 +169,10 @@ impl ToolProvider for McpToolbox {
                     for tool in tools {
                         let name = bedrock_tool_name(prefix, &tool.name, &taken);
                         taken.insert(name.clone());
+                        let sized = takes_max_bytes(&tool.input_schema);
                         routing
                             .routes
-                            .insert(name.clone(), (index, tool.name.to_string()));
+                            .insert(name.clone(), (index, tool.name.to_string(), sized));
                         listing.tools.push(ToolSpec {
                             name,
                             description: tool
@@ -195,7 +200,17 @@ impl ToolProvider for McpToolbox {
             (routing.routes.get(name).cloned(), down)
         };
         match (route, down) {
-            (Some((index, tool)), _) => self.servers[index].0.call(&tool, input).await,
+            (Some((index, tool, sized)), _) => {
+                // The result budget (crate::tools, RESULT_BUDGET): ask for an answer that fits,
+                // and never pass on one that does not (the loop would cut it mid-JSON).
+                let input = if sized {
+                    ask_within(input, RESULT_BUDGET)
+                } else {
+                    input
+                };
+                let output = self.servers[index].0.call(&tool, input).await?;
+                Ok(within_budget(&tool, output, RESULT_BUDGET))
+            }
             // Not a tool we know, but a server could not be asked: say that, not "unknown tool".
             (None, Some(down)) => Err(down),
             (None, None) => Err(ToolError::UnknownTool(name.to_owned())),

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bedrock_standin::{Reply, spawn_standin};
 
 /// The real SDK client pointed at the stand-in, retries off as in `startup`.
-fn model(endpoint: &str) -> BedrockModel {
+pub fn model(endpoint: &str) -> BedrockModel {
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)

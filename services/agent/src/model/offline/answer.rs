@@ -1,15 +1,24 @@
-//! Writing the offline model's answers: short Markdown built from the tool's JSON. Every value
-//! taken from a tool result is untrusted (it comes from CloudTrail, where anyone who can make a
-//! call can place text), so it is Markdown-escaped and length-capped before it is written.
+//! Writing the offline model's answers: short Markdown built from a tool's answer, read into the
+//! contract's types ([`cloudtrail_contract`]), so a field the server renamed is an error here,
+//! never a silent zero. Every value taken from a tool result is untrusted (it comes from
+//! CloudTrail, where anyone who can make a call can place text), so it is Markdown-escaped and
+//! length-capped before it is written.
+//!
+//! Answers say what they rest on: the period as it was understood ("this week (Mon 23 Nov –
+//! now)"), counts as lower bounds when the scan stopped early, lists as the newest N of M when
+//! they were capped, and what cannot be answered offline with phrasings that can.
 
 use std::fmt::Write as _;
 
+use cloudtrail_contract::{
+    ActionLine, ActivitySummary, CompactEvent, Count, Events, LookupAnswer, TooLarge,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use super::ToolKind;
-use super::intent::{Intent, Lang, Topic, Verb};
+use super::intent::{Intent, Lang, Period, Topic, Unit, Unsupported, Verb};
 
 /// How many table rows an answer shows before "and N more".
 const MAX_ROWS: usize = 15;
@@ -37,20 +46,9 @@ pub fn md(value: &str) -> String {
     out
 }
 
-fn s<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
-}
+// ---- Times and periods ----
 
-fn n(value: &Value, key: &str) -> u64 {
-    value.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
+const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
 
 /// An RFC 3339 time from a tool, in the user's timezone.
 fn local(time: &str, tz: &TimeZone) -> String {
@@ -67,62 +65,251 @@ fn tz_name(tz: &TimeZone) -> &str {
     tz.iana_name().unwrap_or("UTC")
 }
 
-fn window_line(intent: &Intent, tz: &TimeZone) -> String {
-    let (from, to) = (
-        local(&intent.start.to_string(), tz),
-        local(&intent.end.to_string(), tz),
-    );
-    match intent.lang {
-        Lang::En => format!("Window: {from} → {to} ({})", tz_name(tz)),
-        Lang::Ja => format!("期間: {from} → {to}（{}）", tz_name(tz)),
+/// A day (and the time, unless `day_only`) as a reader says it: `Mon 23 Nov`,
+/// `11月23日(月) 09:00`.
+fn day(at: Timestamp, tz: &TimeZone, lang: Lang, with_time: bool) -> String {
+    let zoned = at.to_zoned_datetime(tz.clone());
+    match lang {
+        Lang::En => {
+            let format = if with_time {
+                "%a %-d %b %H:%M"
+            } else {
+                "%a %-d %b"
+            };
+            zoned.strftime(format).to_string()
+        }
+        Lang::Ja => {
+            let weekday = WEEKDAYS_JA[zoned.weekday().to_monday_zero_offset() as usize];
+            let date = format!("{}月{}日({weekday})", zoned.month(), zoned.day());
+            if with_time {
+                format!("{date} {}", zoned.strftime("%H:%M"))
+            } else {
+                date
+            }
+        }
     }
 }
 
-fn counts(value: &Value, key: &str, max: usize) -> String {
-    list(value, key)
-        .iter()
-        .take(max)
-        .map(|c| format!("{} ({})", md(s(c, "key")), n(c, "count")))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The window's range: `Mon 23 Nov – now`, `Mon 16 Nov – Sun 22 Nov`, `Tue 24 Nov`.
+fn range(intent: &Intent, tz: &TimeZone) -> String {
+    let lang = intent.lang;
+    let midnight = |t: Timestamp| {
+        let z = t.to_zoned_datetime(tz.clone());
+        (z.hour(), z.minute(), z.second()) == (0, 0, 0)
+    };
+    // Rolling periods start at a time of day, whole-day periods at midnight.
+    let rolling = matches!(
+        intent.period,
+        Period::Today | Period::Last { .. } | Period::Default { .. }
+    );
+    let start = day(intent.start, tz, lang, rolling || !midnight(intent.start));
+    let (to, now) = match lang {
+        Lang::En => (" – ", "now"),
+        Lang::Ja => (" 〜 ", "現在"),
+    };
+    if intent.until_now {
+        return format!("{start}{to}{now}");
+    }
+    if midnight(intent.end) {
+        // Whole days: name the last one (the end is the midnight after it).
+        let last = intent.end - jiff::SignedDuration::from_nanos(1);
+        let last_day = day(last, tz, lang, false);
+        if last_day == start {
+            return start;
+        }
+        return format!("{start}{to}{last_day}");
+    }
+    format!("{start}{to}{}", day(intent.end, tz, lang, true))
 }
 
-fn service(event_source: &str) -> String {
+/// The period as it was understood, with its range and timezone: "this week (Mon 23 Nov –
+/// now, Asia/Tokyo)", "先週（11月16日(月) 〜 11月22日(日)、Asia/Tokyo）".
+pub fn period_line(intent: &Intent, tz: &TimeZone) -> String {
+    let range = range(intent, tz);
+    let tz = tz_name(tz);
+    let unit = |unit: Unit, amount: i64| match (intent.lang, unit) {
+        (Lang::En, Unit::Hours) => format!("the last {amount} hour{}", plural(amount)),
+        (Lang::En, Unit::Days) => format!("the last {amount} day{}", plural(amount)),
+        (Lang::En, Unit::Weeks) => format!("the last {amount} week{}", plural(amount)),
+        (Lang::Ja, Unit::Hours) => format!("過去{amount}時間"),
+        (Lang::Ja, Unit::Days) => format!("過去{amount}日間"),
+        (Lang::Ja, Unit::Weeks) => format!("過去{amount}週間"),
+    };
+    let label = match (intent.period, intent.lang) {
+        (Period::Today, Lang::En) => "today".to_owned(),
+        (Period::Today, Lang::Ja) => "今日".to_owned(),
+        (Period::Yesterday, Lang::En) => "yesterday".to_owned(),
+        (Period::Yesterday, Lang::Ja) => "昨日".to_owned(),
+        (Period::DayBeforeYesterday, Lang::En) => "the day before yesterday".to_owned(),
+        (Period::DayBeforeYesterday, Lang::Ja) => "一昨日".to_owned(),
+        (Period::ThisWeek, Lang::En) => "this week".to_owned(),
+        (Period::ThisWeek, Lang::Ja) => "今週".to_owned(),
+        (Period::LastWeek, Lang::En) => "last week".to_owned(),
+        (Period::LastWeek, Lang::Ja) => "先週".to_owned(),
+        (Period::ThisMonth, Lang::En) => "this month".to_owned(),
+        (Period::ThisMonth, Lang::Ja) => "今月".to_owned(),
+        (Period::LastMonth, Lang::En) => "last month".to_owned(),
+        (Period::LastMonth, Lang::Ja) => "先月".to_owned(),
+        (Period::Last { amount, unit: u }, _) => unit(u, amount),
+        (Period::Days { .. }, _) => String::new(),
+        (Period::Default { hours }, Lang::En) => {
+            format!("{} (no period was named)", unit(Unit::Hours, hours))
+        }
+        (Period::Default { hours }, Lang::Ja) => {
+            format!("{}（期間の指定なし）", unit(Unit::Hours, hours))
+        }
+    };
+    match (intent.lang, label.is_empty()) {
+        (Lang::En, false) => format!("{label} ({range}, {tz})"),
+        (Lang::En, true) => format!("{range} ({tz})"),
+        (Lang::Ja, false) => format!("{label}（{range}、{tz}）"),
+        (Lang::Ja, true) => format!("{range}（{tz}）"),
+    }
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+// ---- What the planner says before it calls a tool, and instead of calling one ----
+
+fn service_name(event_source: &str) -> String {
     md(event_source.trim_end_matches(".amazonaws.com"))
 }
 
 /// The line the model streams before it calls the tool.
 pub fn preface(intent: &Intent, tz: &TimeZone) -> String {
-    let what = match (&intent.topic, intent.lang) {
-        (Topic::Activity { principal }, Lang::En) => {
-            format!("Looking up what {} did", md(principal))
+    let ja = intent.lang == Lang::Ja;
+    let service = intent.service.as_deref().map(service_name);
+    let what = match &intent.topic {
+        Topic::Activity { principal, .. } => {
+            if ja {
+                format!("{} の操作を調べます", md(principal))
+            } else {
+                format!("Looking up what {} did", md(principal))
+            }
         }
-        (Topic::Activity { principal }, Lang::Ja) => format!("{} の操作を調べます", md(principal)),
-        (
-            Topic::WhoDid {
-                resource: Some(r), ..
-            },
-            Lang::En,
-        ) => format!("Looking up who acted on {}", md(r)),
-        (
-            Topic::WhoDid {
-                resource: Some(r), ..
-            },
-            Lang::Ja,
-        ) => format!("{} を操作したユーザーを調べます", md(r)),
-        (Topic::WhoDid { .. }, Lang::En) => "Looking through write actions".into(),
-        (Topic::WhoDid { .. }, Lang::Ja) => "書き込み操作を調べます".into(),
-        (Topic::Failures { .. }, Lang::En) => "Looking for failed and denied calls".into(),
-        (Topic::Failures { .. }, Lang::Ja) => "失敗・拒否された呼び出しを調べます".into(),
-        (Topic::ConsoleLogins, Lang::En) => "Looking up console logins".into(),
-        (Topic::ConsoleLogins, Lang::Ja) => "コンソールログインを調べます".into(),
-        (Topic::Overview, Lang::En) => "Summarizing account activity".into(),
-        (Topic::Overview, Lang::Ja) => "アカウントの操作を集計します".into(),
+        Topic::WhoDid {
+            resource: Some(r), ..
+        } => {
+            if ja {
+                format!("{} を操作したユーザーを調べます", md(r))
+            } else {
+                format!("Looking up who acted on {}", md(r))
+            }
+        }
+        Topic::WhoDid { .. } | Topic::Overview { verb: Some(_) } => {
+            if ja {
+                "書き込み操作を調べます".into()
+            } else {
+                "Looking through write actions".into()
+            }
+        }
+        Topic::Failures { .. } => {
+            if ja {
+                "失敗・拒否された呼び出しを調べます".into()
+            } else {
+                "Looking for failed and denied calls".into()
+            }
+        }
+        Topic::ConsoleLogins { .. } => {
+            if ja {
+                "コンソールログインを調べます".into()
+            } else {
+                "Looking up console logins".into()
+            }
+        }
+        Topic::Overview { verb: None } | Topic::Unresolved { .. } | Topic::Unsupported { .. } => {
+            match (ja, &service) {
+                (false, Some(s)) => format!("Summarizing activity in {s}"),
+                (false, None) => "Summarizing account activity".into(),
+                (true, Some(s)) => format!("{s} の操作を集計します"),
+                (true, None) => "アカウントの操作を集計します".into(),
+            }
+        }
     };
-    format!("{what} — {}.\n\n", window_line(intent, tz))
+    format!("{what} — {}.\n\n", period_line(intent, tz))
 }
 
-/// The answer to `intent` from the JSON `result` of a `kind` tool call.
+/// The answer to a question the planner cannot answer offline: why, and phrasings it can.
+pub fn unsupported(intent: &Intent, reason: Unsupported) -> String {
+    let mut out = String::new();
+    if intent.lang == Lang::Ja {
+        let why = match reason {
+            Unsupported::Cost => {
+                "CloudTrail は API 呼び出しの記録で、料金や請求は含みません（Cost Explorer や請求コンソールをご覧ください）"
+            }
+            Unsupported::Metrics => {
+                "CloudTrail は API 呼び出しの記録で、CPU やレイテンシなどのメトリクスは含みません（CloudWatch をご覧ください）"
+            }
+            Unsupported::State => {
+                "CloudTrail は API 呼び出しの記録で、リソースの現在の設定や状態、操作方法には答えられません"
+            }
+            Unsupported::NotUnderstood => "質問を読み取れませんでした",
+        };
+        let _ = writeln!(
+            out,
+            "オフラインモード（LLM なし）ではこの質問に答えられません: {why}。\n\n次のような質問に答えられます:\n"
+        );
+        for example in [
+            "昨日 alice は何をした？",
+            "今週 bob の API 呼び出しは何件？",
+            "誰が「bob-old-logs」を削除した？",
+            "先週拒否された呼び出しは？",
+            "今日コンソールにログインしたのは誰？",
+            "昨日の S3 の操作",
+        ] {
+            let _ = writeln!(out, "- {example}");
+        }
+        out.push_str("\n`--bedrock` で起動すると LLM が自由な質問に答えます。\n");
+    } else {
+        let why = match reason {
+            Unsupported::Cost => {
+                "CloudTrail records API calls, not costs or bills (see Cost Explorer or the Billing console)"
+            }
+            Unsupported::Metrics => {
+                "CloudTrail records API calls, not metrics such as CPU or latency (see CloudWatch)"
+            }
+            Unsupported::State => {
+                "CloudTrail records API calls; it does not tell the current configuration or state of a resource, or how to do something"
+            }
+            Unsupported::NotUnderstood => "I did not recognise what the question asks",
+        };
+        let _ = writeln!(
+            out,
+            "I can't answer that offline (no LLM): {why}.\n\nQuestions I can answer look like:\n"
+        );
+        for example in [
+            "what did alice do yesterday?",
+            "how many API calls did bob make this week?",
+            "who deleted bob-old-logs?",
+            "which calls were denied last week?",
+            "who logged in to the console today?",
+            "what changed in S3 yesterday?",
+        ] {
+            let _ = writeln!(out, "- {example}");
+        }
+        out.push_str("\nWith `--bedrock`, an LLM answers free-form questions.\n");
+    }
+    out
+}
+
+// ---- Reading a tool's answer ----
+
+/// Why a tool's answer cannot be used.
+fn unreadable(ja: bool, why: &str) -> String {
+    if ja {
+        format!("ツールの結果を読み取れませんでした（{}）。", md(why))
+    } else {
+        format!("The tool's answer could not be read ({}).", md(why))
+    }
+}
+
+fn read<T: DeserializeOwned>(result: &str, ja: bool) -> Result<T, String> {
+    serde_json::from_str(result).map_err(|e| unreadable(ja, &e.to_string()))
+}
+
+/// The answer to `intent` from the text `result` of a `kind` tool call.
 pub fn compose(
     intent: &Intent,
     kind: ToolKind,
@@ -131,6 +318,19 @@ pub fn compose(
     tz: &TimeZone,
 ) -> String {
     let ja = intent.lang == Lang::Ja;
+    if let Some(too_large) = TooLarge::parse(result) {
+        return if ja {
+            format!(
+                "ツールの結果が大きすぎて（{} バイト、上限 {} バイト）読めませんでした。期間を狭めるか、ユーザー名などで絞り込んでください。",
+                too_large.bytes, too_large.limit
+            )
+        } else {
+            format!(
+                "The tool's answer was too large to read ({} bytes, over the {}-byte limit). Narrow the window or name a principal or resource.",
+                too_large.bytes, too_large.limit
+            )
+        };
+    }
     if is_error {
         return if ja {
             format!("ツールがエラーを返しました: {}", md(result))
@@ -138,46 +338,90 @@ pub fn compose(
             format!("The tool reported an error: {}", md(result))
         };
     }
-    let Ok(value) = serde_json::from_str::<Value>(result) else {
-        return if ja {
-            "ツールの結果を読み取れませんでした。".into()
+    let answer = match kind {
+        ToolKind::Lookup => read::<LookupAnswer>(result, ja).map(|page| match &intent.topic {
+            Topic::WhoDid { verb, resource } => {
+                who_did_events(&page, *verb, resource.as_deref().unwrap_or(""), ja, tz)
+            }
+            Topic::ConsoleLogins { principal } => logins(&page, principal.as_deref(), ja, tz),
+            _ => logins(&page, None, ja, tz),
+        }),
+        ToolKind::Summarize => {
+            read::<ActivitySummary>(result, ja).map(|summary| summarize(intent, &summary, tz))
+        }
+    };
+    answer.unwrap_or_else(|unreadable| unreadable)
+}
+
+fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
+    let ja = intent.lang == Lang::Ja;
+    let mut out = match &intent.topic {
+        Topic::WhoDid { verb, .. } | Topic::Overview { verb: Some(verb) } => {
+            who_did_summary(s, *verb, ja, tz)
+        }
+        Topic::Failures { .. } => failures(s, ja, tz),
+        Topic::Activity { principal, verb } => activity(intent, s, Some(principal), *verb, tz),
+        Topic::Unresolved { description, verb } => unresolved(intent, s, description, *verb, tz),
+        _ => activity(intent, s, None, None, tz),
+    };
+    if s.hit_cap {
+        let note = s.note.as_deref().map(md).unwrap_or_default();
+        out.push_str(&if ja {
+            format!(
+                "\n_件数は下限です: 期間内のイベントをすべては数えられませんでした（{note}）。期間を狭めると正確な件数になります。_\n"
+            )
         } else {
-            "The tool's answer could not be read.".into()
-        };
-    };
-    let mut out = match (kind, &intent.topic) {
-        (ToolKind::Lookup, Topic::WhoDid { verb, resource }) => {
-            who_did_events(&value, *verb, resource.as_deref().unwrap_or(""), ja, tz)
-        }
-        (ToolKind::Lookup, _) => logins(&value, ja, tz),
-        (ToolKind::Summarize, Topic::WhoDid { verb, .. }) => who_did_summary(&value, *verb, ja, tz),
-        (ToolKind::Summarize, Topic::Failures { .. }) => failures(&value, ja, tz),
-        (ToolKind::Summarize, Topic::Activity { principal }) => {
-            activity(&value, Some(principal), ja, tz)
-        }
-        (ToolKind::Summarize, _) => activity(&value, None, ja, tz),
-    };
-    if value.get("truncated") == Some(&Value::Bool(true))
-        || value.get("hit_cap") == Some(&Value::Bool(true))
-    {
+            format!(
+                "\n_The counts are lower bounds: not every event of the window was counted ({note}). Narrow the window for exact counts._\n"
+            )
+        });
+    }
+    if s.truncated {
         out.push_str(if ja {
-            "\n_結果は上限で打ち切られています。期間を狭めると詳しく見られます。_\n"
+            "\n_一覧の一部はサイズ上限のため省略されています（件数はすべて数えています）。_\n"
         } else {
-            "\n_The results hit a cap; narrow the window to see everything._\n"
+            "\n_Some list entries were left out to fit the size limit (the counts are complete)._\n"
         });
     }
     out
 }
 
-fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>, ja: bool) {
-    let total = rows.len();
+/// `N` or `at least N` when the scan stopped early.
+fn number(n: u64, lower_bound: bool) -> String {
+    if lower_bound {
+        format!("at least {n}")
+    } else {
+        n.to_string()
+    }
+}
+
+/// `N 件`, or `N 件以上` when the scan stopped early.
+fn ken(n: u64, lower_bound: bool) -> String {
+    if lower_bound {
+        format!("{n} 件以上")
+    } else {
+        format!("{n} 件")
+    }
+}
+
+fn counts(list: &[Count], max: usize) -> String {
+    list.iter()
+        .take(max)
+        .map(|c| format!("{} ({})", md(&c.key), c.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes a table; `total` is how many rows exist in all (the answer lists may hold fewer).
+fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>, total: u64, ja: bool) {
+    let shown = rows.len().min(MAX_ROWS) as u64;
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
     for row in rows.into_iter().take(MAX_ROWS) {
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
-    if total > MAX_ROWS {
-        let more = total - MAX_ROWS;
+    if total > shown {
+        let more = total - shown;
         let _ = writeln!(
             out,
             "{}",
@@ -191,23 +435,19 @@ fn table(out: &mut String, header: &[&str], rows: Vec<Vec<String>>, ja: bool) {
     out.push('\n');
 }
 
-fn action_rows(lines: &[&Value], tz: &TimeZone, with_principal: bool) -> Vec<Vec<String>> {
+fn action_rows(lines: &[&ActionLine], tz: &TimeZone, with_principal: bool) -> Vec<Vec<String>> {
     lines
         .iter()
         .map(|a| {
-            let mut row = vec![local(s(a, "event_time"), tz)];
+            let mut row = vec![local(&a.event_time, tz)];
             if with_principal {
-                row.push(md(s(a, "principal")));
+                row.push(md(a.principal.as_deref().unwrap_or("?")));
             }
-            row.push(md(s(a, "event_name")));
-            row.push(service(s(a, "event_source")));
-            let resources: Vec<String> = list(a, "resources")
-                .iter()
-                .filter_map(Value::as_str)
-                .map(md)
-                .collect();
+            row.push(md(&a.event_name));
+            row.push(service_name(&a.event_source));
+            let resources: Vec<String> = a.resources.iter().map(|r| md(r)).collect();
             row.push(resources.join(", "));
-            row.push(match a.get("error_code").and_then(Value::as_str) {
+            row.push(match &a.error_code {
                 Some(code) => md(code),
                 None => "ok".into(),
             });
@@ -216,83 +456,26 @@ fn action_rows(lines: &[&Value], tz: &TimeZone, with_principal: bool) -> Vec<Vec
         .collect()
 }
 
-fn activity(v: &Value, principal: Option<&str>, ja: bool, tz: &TimeZone) -> String {
-    let mut out = String::new();
-    let scanned = n(v, "scanned");
-    let who = principal.map(md);
-    if scanned == 0 {
-        return match (ja, who) {
-            (false, Some(p)) => format!("No CloudTrail events for **{p}** in this window."),
-            (false, None) => "No CloudTrail events in this window.".into(),
-            (true, Some(p)) => format!("この期間に **{p}** の CloudTrail イベントはありません。"),
-            (true, None) => "この期間に CloudTrail イベントはありません。".into(),
-        };
+fn action_header(ja: bool, with_principal: bool, last: &'static str) -> Vec<&'static str> {
+    let mut header = vec![if ja { "時刻" } else { "Time" }];
+    if with_principal {
+        header.push(if ja { "ユーザー" } else { "Principal" });
     }
-    let (read, write, failed) = (
-        n(v, "read_events"),
-        n(v, "write_events"),
-        n(v, "failed_events"),
-    );
-    let (first, last) = (local(s(v, "first_seen"), tz), local(s(v, "last_seen"), tz));
-    if ja {
-        let subject = who.map(|p| format!("**{p}** の")).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{subject}イベントは **{scanned} 件**（読み取り {read}、書き込み {write}、失敗 {failed}）。最初 {first}、最後 {last}。\n"
-        );
+    header.extend(if ja {
+        ["操作", "サービス", "リソース"]
     } else {
-        let subject = who
-            .map(|p| format!("**{p}** made "))
-            .unwrap_or_else(|| "There were ".into());
-        let _ = writeln!(
-            out,
-            "{subject}**{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
-        );
-    }
-    let [services, principals, regions, ips] = if ja {
-        ["サービス", "ユーザー", "リージョン", "送信元 IP"]
-    } else {
-        ["Services", "Principals", "Regions", "Source IPs"]
-    };
-    let _ = writeln!(out, "- {services}: {}", counts(v, "by_service", 6));
-    if principal.is_none() {
-        let _ = writeln!(out, "- {principals}: {}", counts(v, "by_principal", 6));
-    }
-    let _ = writeln!(out, "- {regions}: {}", counts(v, "regions", 4));
-    let _ = writeln!(out, "- {ips}: {}\n", counts(v, "source_ips", 4));
-    let writes: Vec<&Value> = list(v, "write_actions").iter().collect();
-    if !writes.is_empty() {
-        let label = if ja { "変更操作" } else { "Changes" };
-        let _ = writeln!(out, "**{label}:** {}\n", action_counts(&writes));
-        out.push_str(if ja {
-            "**書き込み操作**（新しい順）\n\n"
-        } else {
-            "**Write actions** (newest first)\n\n"
-        });
-        let header: &[&str] = if ja {
-            &["時刻", "操作", "サービス", "リソース", "結果"]
-        } else {
-            &["Time", "Action", "Service", "Resources", "Result"]
-        };
-        table(&mut out, header, action_rows(&writes, tz, false), ja);
-    }
-    let errors = counts(v, "by_error_code", 5);
-    if !errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} {errors}",
-            if ja { "**エラー:**" } else { "**Errors:**" }
-        );
-    }
-    out
+        ["Action", "Service", "Resources"]
+    });
+    header.push(last);
+    header
 }
 
-/// `CreateBucket ×2, DeleteBucket ×1`: every write action by name, most frequent first, so the
+/// `CreateBucket ×2, DeleteBucket ×1`: every listed action by name, most frequent first, so the
 /// answer names them all even when the table below is cut.
-fn action_counts(lines: &[&Value]) -> String {
+fn action_counts(lines: &[&ActionLine]) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for line in lines {
-        let name = s(line, "event_name");
+        let name = line.event_name.as_str();
         match counts.iter_mut().find(|(n, _)| *n == name) {
             Some((_, count)) => *count += 1,
             None => counts.push((name, 1)),
@@ -306,98 +489,312 @@ fn action_counts(lines: &[&Value]) -> String {
         .join(", ")
 }
 
-fn failures(v: &Value, ja: bool, tz: &TimeZone) -> String {
-    let lines: Vec<&Value> = list(v, "failures").iter().collect();
-    if lines.is_empty() {
+/// The write actions of `verb`'s family, and how many there are in all: exact from the list
+/// when it is complete, else from the (exact, but top-N) action counts, as a lower bound.
+fn of_family(s: &ActivitySummary, verb: Verb) -> (Vec<&ActionLine>, u64, bool) {
+    let listed: Vec<&ActionLine> = s
+        .write_actions
+        .iter()
+        .filter(|a| verb.matches(&a.event_name))
+        .collect();
+    if s.write_actions_omitted == 0 {
+        return (listed.clone(), listed.len() as u64, s.hit_cap);
+    }
+    let counted: u64 = s
+        .by_action
+        .iter()
+        .filter(|c| verb.matches(c.key.split(':').nth(1).unwrap_or(&c.key)))
+        .map(|c| c.count)
+        .sum();
+    let total = counted.max(listed.len() as u64);
+    (listed, total, true)
+}
+
+fn activity(
+    intent: &Intent,
+    s: &ActivitySummary,
+    principal: Option<&str>,
+    verb: Option<Verb>,
+    tz: &TimeZone,
+) -> String {
+    let ja = intent.lang == Lang::Ja;
+    let mut out = String::new();
+    let who = principal.map(md);
+    // The service the question names, when the tool was not filtered by it.
+    let service = intent
+        .service
+        .as_deref()
+        .filter(|_| principal.is_some() || s.filter.is_some());
+    let where_ = intent.service.as_deref().map(service_name);
+    if s.scanned == 0 {
+        return match (ja, who) {
+            (false, Some(p)) => format!("No CloudTrail events for **{p}** in this window."),
+            (false, None) => "No CloudTrail events in this window.".into(),
+            (true, Some(p)) => format!("この期間に **{p}** の CloudTrail イベントはありません。"),
+            (true, None) => "この期間に CloudTrail イベントはありません。".into(),
+        };
+    }
+    let lower = s.hit_cap;
+    let (read, write, failed) = (s.read_events, s.write_events, s.failed_events);
+    let first = local(s.first_seen.as_deref().unwrap_or(""), tz);
+    let last = local(s.last_seen.as_deref().unwrap_or(""), tz);
+    if ja {
+        let subject = match (&who, &where_) {
+            (Some(p), _) => format!("**{p}** の"),
+            (None, Some(svc)) if s.filter.is_some() => format!("**{svc}** の"),
+            _ => String::new(),
+        };
+        let scanned = ken(s.scanned, lower);
+        let _ = writeln!(
+            out,
+            "{subject}イベントは **{scanned}**（読み取り {read}、書き込み {write}、失敗 {failed}）。最初 {first}、最後 {last}。\n"
+        );
+    } else {
+        let subject = match (&who, &where_) {
+            (Some(p), _) => format!("**{p}** made "),
+            (None, Some(svc)) if s.filter.is_some() => format!("In **{svc}** there were "),
+            _ => "There were ".into(),
+        };
+        let scanned = number(s.scanned, lower);
+        let _ = writeln!(
+            out,
+            "{subject}**{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
+        );
+    }
+    if let Some(source) = service {
+        let calls = s
+            .by_service
+            .iter()
+            .find(|c| c.key == source)
+            .map_or(0, |c| c.count);
+        let svc = service_name(source);
+        let _ = writeln!(
+            out,
+            "{}\n",
+            if ja {
+                format!("うち **{svc}** への呼び出しは **{}**。", ken(calls, lower))
+            } else {
+                format!(
+                    "Of these, **{}** were calls to **{svc}**.",
+                    number(calls, lower)
+                )
+            }
+        );
+    }
+    let [services, principals, regions, ips] = if ja {
+        ["サービス", "ユーザー", "リージョン", "送信元 IP"]
+    } else {
+        ["Services", "Principals", "Regions", "Source IPs"]
+    };
+    let _ = writeln!(out, "- {services}: {}", counts(&s.by_service, 6));
+    if principal.is_none() {
+        let _ = writeln!(out, "- {principals}: {}", counts(&s.by_principal, 6));
+    }
+    let _ = writeln!(out, "- {regions}: {}", counts(&s.regions, 4));
+    let _ = writeln!(out, "- {ips}: {}\n", counts(&s.source_ips, 4));
+    let in_service = |a: &&ActionLine| service.is_none_or(|src| a.event_source == src);
+    let (writes, total, lower_total) = match verb {
+        Some(verb) => {
+            let (lines, total, lower) = of_family(s, verb);
+            (lines.into_iter().filter(in_service).collect(), total, lower)
+        }
+        None => (
+            s.write_actions
+                .iter()
+                .filter(in_service)
+                .collect::<Vec<_>>(),
+            s.write_events,
+            lower,
+        ),
+    };
+    if let Some(verb) = verb {
+        let label = verb.label(intent.lang);
+        let _ = writeln!(
+            out,
+            "{}\n",
+            if ja {
+                format!("{label}の操作: **{}**", ken(total, lower_total))
+            } else {
+                format!("**{}** {label}.", number(total, lower_total))
+            }
+        );
+    }
+    if !writes.is_empty() {
+        let label = if ja { "変更操作" } else { "Changes" };
+        let _ = writeln!(out, "**{label}:** {}\n", action_counts(&writes));
+        out.push_str(if ja {
+            "**書き込み操作**（新しい順）\n\n"
+        } else {
+            "**Write actions** (newest first)\n\n"
+        });
+        let header = action_header(ja, false, if ja { "結果" } else { "Result" });
+        let listed_total = if service.is_some() || verb.is_some() {
+            writes.len() as u64
+        } else {
+            (s.write_actions.len() as u64 + s.write_actions_omitted).max(writes.len() as u64)
+        };
+        table(
+            &mut out,
+            &header,
+            action_rows(&writes, tz, false),
+            listed_total,
+            ja,
+        );
+    }
+    let errors = counts(&s.by_error_code, 5);
+    if !errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} {errors}",
+            if ja { "**エラー:**" } else { "**Errors:**" }
+        );
+    }
+    out
+}
+
+fn failures(s: &ActivitySummary, ja: bool, tz: &TimeZone) -> String {
+    let lower = s.hit_cap;
+    if s.failed_events == 0 {
         return if ja {
             format!(
-                "この期間に失敗・拒否された呼び出しはありません（{} 件を確認）。",
-                n(v, "scanned")
+                "この期間に失敗・拒否された呼び出しはありません（{}を確認）。",
+                ken(s.scanned, lower)
             )
         } else {
             format!(
                 "No failed or denied calls in this window ({} events checked).",
-                n(v, "scanned")
+                number(s.scanned, lower)
             )
         };
     }
     let mut out = String::new();
-    let failed = n(v, "failed_events");
     if ja {
         let _ = writeln!(
             out,
-            "失敗・拒否された呼び出しは **{failed} 件**: {}\n",
-            counts(v, "by_error_code", 5)
+            "失敗・拒否された呼び出しは **{}**: {}\n",
+            ken(s.failed_events, lower),
+            counts(&s.by_error_code, 5)
         );
     } else {
         let _ = writeln!(
             out,
-            "**{failed} calls failed**: {}\n",
-            counts(v, "by_error_code", 5)
+            "**{} calls failed**: {}\n",
+            number(s.failed_events, lower),
+            counts(&s.by_error_code, 5)
         );
     }
-    let header: &[&str] = if ja {
-        &["時刻", "ユーザー", "操作", "サービス", "リソース", "エラー"]
-    } else {
-        &[
-            "Time",
-            "Principal",
-            "Action",
-            "Service",
-            "Resources",
-            "Error",
-        ]
-    };
-    table(&mut out, header, action_rows(&lines, tz, true), ja);
+    let lines: Vec<&ActionLine> = s.failures.iter().collect();
+    let header = action_header(ja, true, if ja { "エラー" } else { "Error" });
+    let total = s.failures.len() as u64 + s.failures_omitted;
+    table(&mut out, &header, action_rows(&lines, tz, true), total, ja);
     out
 }
 
-fn who_did_summary(v: &Value, verb: Verb, ja: bool, tz: &TimeZone) -> String {
-    let lines: Vec<&Value> = list(v, "write_actions")
-        .iter()
-        .filter(|a| verb.matches(s(a, "event_name")))
-        .collect();
+fn who_did_summary(s: &ActivitySummary, verb: Verb, ja: bool, tz: &TimeZone) -> String {
+    let (lines, total, lower) = of_family(s, verb);
     if lines.is_empty() {
-        return if ja {
-            "この期間に該当する操作は見つかりませんでした。リソース名を教えていただければ絞り込めます。".into()
-        } else {
-            "No matching actions in this window. Name the resource and I can narrow it down.".into()
+        return match (ja, s.write_actions_omitted) {
+            (false, 0) => {
+                "No matching actions in this window. Name the resource and I can narrow it down."
+                    .into()
+            }
+            (false, omitted) => format!(
+                "No matching action among the {} newest write actions ({omitted} older ones were not listed). Name the resource or narrow the window.",
+                s.write_actions.len()
+            ),
+            (true, 0) => "この期間に該当する操作は見つかりませんでした。リソース名を教えていただければ絞り込めます。".into(),
+            (true, omitted) => format!(
+                "新しい順の書き込み操作 {} 件の中に該当する操作はありませんでした（古い {omitted} 件は一覧にありません）。リソース名を指定するか期間を狭めてください。",
+                s.write_actions.len()
+            ),
         };
     }
     let mut out = String::new();
-    let header: &[&str] = if ja {
-        &["時刻", "ユーザー", "操作", "サービス", "リソース", "結果"]
-    } else {
-        &[
-            "Time",
-            "Principal",
-            "Action",
-            "Service",
-            "Resources",
-            "Result",
-        ]
-    };
-    table(&mut out, header, action_rows(&lines, tz, true), ja);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        if ja {
+            format!(
+                "{}の操作は **{}**:",
+                verb.label(Lang::Ja),
+                ken(total, lower)
+            )
+        } else {
+            format!(
+                "**{}** {} in this window:",
+                number(total, lower),
+                verb.label(Lang::En)
+            )
+        }
+    );
+    let header = action_header(ja, true, if ja { "結果" } else { "Result" });
+    table(
+        &mut out,
+        &header,
+        action_rows(&lines, tz, true),
+        total.max(lines.len() as u64),
+        ja,
+    );
     out
 }
 
-fn event_row(e: &Value, tz: &TimeZone) -> Vec<String> {
-    let principal = e.get("principal").cloned().unwrap_or(Value::Null);
-    let who = [
-        s(&principal, "name"),
-        s(&principal, "arn"),
-        s(&principal, "type"),
-    ]
-    .into_iter()
-    .find(|x| !x.is_empty())
-    .unwrap_or("?");
+fn unresolved(
+    intent: &Intent,
+    s: &ActivitySummary,
+    description: &str,
+    verb: Option<Verb>,
+    tz: &TimeZone,
+) -> String {
+    let ja = intent.lang == Lang::Ja;
+    let description = md(description);
+    let mut out = String::new();
+    let known = counts(&s.by_principal, 8);
+    let example = s
+        .by_principal
+        .first()
+        .map(|c| md(&c.key))
+        .unwrap_or_else(|| "alice".into());
+    if ja {
+        let _ = writeln!(
+            out,
+            "オフラインでは「{description}」がどのプリンシパルかを判断できません（名前で指定してください）。この期間に操作したプリンシパル: {known}\n\n例:「{example} は何をした？」\n"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "I can't tell offline which principal “{description}” is: name it. Principals active in this window: {known}\n\nFor example: “what did {example} do?”\n"
+        );
+    }
+    match verb {
+        Some(verb) => {
+            out.push_str(if ja {
+                "参考: この期間の該当する操作（全プリンシパル）\n\n"
+            } else {
+                "Meanwhile, the matching actions of every principal in this window:\n\n"
+            });
+            out.push_str(&who_did_summary(s, verb, ja, tz));
+        }
+        None => out.push_str(&activity(intent, s, None, None, tz)),
+    }
+    out
+}
+
+fn event_row(e: &CompactEvent, tz: &TimeZone) -> Vec<String> {
+    let who = [&e.principal.name, &e.principal.arn, &e.principal.kind]
+        .into_iter()
+        .flatten()
+        .find(|x| !x.is_empty())
+        .map_or("?", String::as_str);
     vec![
-        local(s(e, "event_time"), tz),
+        local(&e.event_time, tz),
         md(who),
-        md(s(e, "event_name")),
-        md(s(e, "source_ip")),
-        match e.get("error_code").and_then(Value::as_str) {
-            Some(code) => md(&format!("{code} {}", s(e, "error_message"))),
+        md(&e.event_name),
+        md(e.source_ip.as_deref().unwrap_or("")),
+        match &e.error_code {
+            Some(code) => md(&format!(
+                "{code} {}",
+                e.error_message.as_deref().unwrap_or("")
+            )),
             None => "ok".into(),
         },
     ]
@@ -412,11 +809,61 @@ fn event_header(ja: bool) -> &'static [&'static str] {
     }
 }
 
-fn who_did_events(v: &Value, verb: Verb, resource: &str, ja: bool, tz: &TimeZone) -> String {
-    let events = list(v, "events");
+/// The whole events of a detailed page (the planner asks for `detail: true`; a table is
+/// expanded the same way a reader of the contract would).
+fn detailed(page: &LookupAnswer) -> Vec<CompactEvent> {
+    match &page.events {
+        Events::Detailed(detailed) => detailed.events.clone(),
+        Events::Table(table) => table
+            .expand()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| CompactEvent {
+                event_id: String::new(),
+                event_time: row.event_time,
+                event_name: row.event_name,
+                event_source: format!("{}.amazonaws.com", row.service),
+                aws_region: row.region,
+                read_only: row.read_only,
+                principal: cloudtrail_contract::Principal {
+                    kind: row.principal.kind,
+                    arn: row.principal.arn,
+                    name: row.principal.name,
+                    account_id: row.principal.account_id,
+                },
+                access_key_id: row.principal.access_key_id,
+                source_ip: row.source_ip,
+                user_agent: row.user_agent,
+                error_code: row.error.as_ref().map(|e| e.code.clone()),
+                error_message: row.error.and_then(|e| e.message),
+                resources: Vec::new(),
+                request_parameters: row.request_parameters,
+                response_elements: None,
+            })
+            .collect(),
+    }
+}
+
+/// "There are more events than this page": said whenever the page is not the whole window.
+fn more_note(page: &LookupAnswer, ja: bool) -> Option<&'static str> {
+    (page.next_cursor.is_some() || page.truncated).then_some(if ja {
+        "_この期間にはさらに古いイベントがあります（新しいものから表示）。期間を狭めるとすべて見られます。_\n"
+    } else {
+        "_There are older events in this window than shown (newest first); narrow the window to see them all._\n"
+    })
+}
+
+fn who_did_events(
+    page: &LookupAnswer,
+    verb: Verb,
+    resource: &str,
+    ja: bool,
+    tz: &TimeZone,
+) -> String {
+    let events = detailed(page);
     let matching: Vec<Vec<String>> = events
         .iter()
-        .filter(|e| verb.matches(s(e, "event_name")))
+        .filter(|e| verb.matches(&e.event_name))
         .map(|e| event_row(e, tz))
         .collect();
     let resource = md(resource);
@@ -440,63 +887,94 @@ fn who_did_events(v: &Value, verb: Verb, resource: &str, ja: bool, tz: &TimeZone
         );
         if !events.is_empty() {
             out.push('\n');
-            table(
-                &mut out,
-                header,
-                events.iter().map(|e| event_row(e, tz)).collect(),
-                ja,
-            );
+            let rows: Vec<Vec<String>> = events.iter().map(|e| event_row(e, tz)).collect();
+            let total = rows.len() as u64;
+            table(&mut out, header, rows, total, ja);
         }
-        return out;
+    } else {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            if ja {
+                format!("**{resource}** への操作:")
+            } else {
+                format!("Actions on **{resource}**:")
+            }
+        );
+        let total = matching.len() as u64;
+        table(&mut out, header, matching, total, ja);
     }
-    let _ = writeln!(
-        out,
-        "{}\n",
-        if ja {
-            format!("**{resource}** への操作:")
-        } else {
-            format!("Actions on **{resource}**:")
-        }
-    );
-    table(&mut out, header, matching, ja);
+    if let Some(note) = more_note(page, ja) {
+        out.push_str(note);
+    }
     out
 }
 
-fn logins(v: &Value, ja: bool, tz: &TimeZone) -> String {
-    let events = list(v, "events");
-    if events.is_empty() {
-        return if ja {
-            "この期間にコンソールログインはありません。".into()
-        } else {
-            "No console logins in this window.".into()
-        };
-    }
+fn logins(page: &LookupAnswer, principal: Option<&str>, ja: bool, tz: &TimeZone) -> String {
+    let events: Vec<CompactEvent> = detailed(page)
+        .into_iter()
+        .filter(|e| principal.is_none_or(|p| e.principal.name.as_deref() == Some(p)))
+        .collect();
+    let who = principal.map(md);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}\n",
-        if ja {
-            format!("コンソールログイン {} 件:", events.len())
-        } else {
-            format!("{} console logins:", events.len())
-        }
-    );
-    let header = event_header(ja);
-    table(
-        &mut out,
-        header,
-        events.iter().map(|e| event_row(e, tz)).collect(),
-        ja,
-    );
+    if events.is_empty() {
+        out.push_str(&match (ja, &who) {
+            (true, Some(p)) => format!("この期間に **{p}** のコンソールログインはありません。\n"),
+            (true, None) => "この期間にコンソールログインはありません。\n".into(),
+            (false, Some(p)) => format!("No console logins by **{p}** in this window.\n"),
+            (false, None) => "No console logins in this window.\n".into(),
+        });
+    } else {
+        let n = events.len();
+        let _ = writeln!(
+            out,
+            "{}\n",
+            match (ja, &who) {
+                (true, Some(p)) => format!("**{p}** のコンソールログイン {n} 件:"),
+                (true, None) => format!("コンソールログイン {n} 件:"),
+                (false, Some(p)) => format!("{n} console logins by **{p}**:"),
+                (false, None) => format!("{n} console logins:"),
+            }
+        );
+        let rows: Vec<Vec<String>> = events.iter().map(|e| event_row(e, tz)).collect();
+        table(&mut out, event_header(ja), rows, n as u64, ja);
+    }
+    if let Some(note) = more_note(page, ja) {
+        out.push_str(note);
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::model::offline::intent::parse;
+
+    fn now() -> Timestamp {
+        // Wednesday 25 Nov 2026, 09:00 in Tokyo.
+        "2026-11-25T00:00:00Z".parse().unwrap()
+    }
+
+    fn summary(fields: Value) -> String {
+        let mut base = json!({"window": {"start": "2026-11-24T00:00:00Z", "end": "2026-11-25T00:00:00Z"},
+            "filter": null, "scanned": 0, "hit_cap": false, "first_seen": null, "last_seen": null,
+            "read_events": 0, "write_events": 0, "failed_events": 0, "by_service": [],
+            "by_action": [], "by_error_code": [], "by_principal": [], "regions": [],
+            "source_ips": [], "top_resources": [], "write_actions": [],
+            "write_actions_omitted": 0, "failures": [], "failures_omitted": 0,
+            "truncated": false});
+        for (key, value) in fields.as_object().unwrap() {
+            base[key] = value.clone();
+        }
+        base.to_string()
+    }
+
+    fn line(time: &str, name: &str, who: &str, error: Option<&str>) -> Value {
+        json!({"event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
+               "principal": who, "error_code": error, "resources": ["alice-<b>reports</b>"]})
+    }
 
     #[test]
     fn escaping_keeps_html_and_tables_inert() {
@@ -511,25 +989,14 @@ mod tests {
     #[test]
     fn activity_answer_names_the_writes_in_local_time() {
         let tz = TimeZone::get("Asia/Tokyo").unwrap();
-        let intent = parse(
-            "what did alice do yesterday?",
-            "2026-11-25T00:00:00Z".parse().unwrap(),
-            &tz,
-        );
-        let result = json!({"scanned": 3, "read_events": 1, "write_events": 2, "failed_events": 1,
-            "first_seen": "2026-11-24T00:12:00Z", "last_seen": "2026-11-24T05:00:00Z",
+        let intent = parse("what did alice do yesterday?", now(), &tz);
+        let result = summary(json!({"scanned": 3, "read_events": 1, "write_events": 2,
+            "failed_events": 1, "first_seen": "2026-11-24T00:12:00Z",
+            "last_seen": "2026-11-24T05:00:00Z",
             "by_service": [{"key": "s3.amazonaws.com", "count": 3}],
             "by_error_code": [{"key": "AccessDenied", "count": 1}],
-            "write_actions": [{"event_time": "2026-11-24T05:00:00Z", "event_name": "CreateBucket",
-                "event_source": "s3.amazonaws.com", "principal": "alice", "error_code": null,
-                "resources": ["alice-<b>reports</b>"]}]});
-        let text = compose(
-            &intent,
-            ToolKind::Summarize,
-            &result.to_string(),
-            false,
-            &tz,
-        );
+            "write_actions": [line("2026-11-24T05:00:00Z", "CreateBucket", "alice", None)]}));
+        let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
         assert!(text.contains("**alice** made **3 calls**"), "{text}");
         assert!(
             text.contains(
@@ -539,12 +1006,8 @@ mod tests {
         );
         assert!(text.contains("AccessDenied (1)"), "{text}");
         assert!(text.contains("**Changes:** CreateBucket ×1"), "{text}");
-        let ja = parse(
-            "昨日aliceは何をした？",
-            "2026-11-25T00:00:00Z".parse().unwrap(),
-            &tz,
-        );
-        let text = compose(&ja, ToolKind::Summarize, &result.to_string(), false, &tz);
+        let ja = parse("昨日aliceは何をした？", now(), &tz);
+        let text = compose(&ja, ToolKind::Summarize, &result, false, &tz);
         assert!(text.contains("**alice** のイベントは **3 件**"), "{text}");
         assert!(text.contains("書き込み操作"), "{text}");
     }
@@ -552,14 +1015,19 @@ mod tests {
     #[test]
     fn who_deleted_filters_by_verb_and_errors_are_reported() {
         let tz = TimeZone::UTC;
-        let intent = parse(
-            "who deleted bob-old-logs?",
-            "2026-11-25T00:00:00Z".parse().unwrap(),
-            &tz,
-        );
-        let result = json!({"events": [
-            {"event_time": "2026-11-24T03:00:00Z", "event_name": "DeleteBucket", "principal": {"name": "bob"}, "source_ip": "198.51.100.7"},
-            {"event_time": "2026-11-20T03:00:00Z", "event_name": "CreateBucket", "principal": {"name": "bob"}}]});
+        let intent = parse("who deleted bob-old-logs?", now(), &tz);
+        let event = |time: &str, name: &str| {
+            json!({"event_id": "e", "event_time": time, "event_name": name,
+                "event_source": "s3.amazonaws.com", "aws_region": null, "read_only": false,
+                "principal": {"type": "IAMUser", "arn": null, "name": "bob", "account_id": null},
+                "access_key_id": null, "source_ip": "198.51.100.7", "user_agent": null,
+                "error_code": null, "error_message": null, "resources": [],
+                "request_parameters": null})
+        };
+        let result = json!({"window": {"start": "a", "end": "b"}, "filter": null,
+            "events": [event("2026-11-24T03:00:00Z", "DeleteBucket"),
+                       event("2026-11-20T03:00:00Z", "CreateBucket")],
+            "returned": 2, "next_cursor": null, "truncated": false});
         let text = compose(&intent, ToolKind::Lookup, &result.to_string(), false, &tz);
         assert!(
             text.contains("| 2026-11-24 03:00 | bob | DeleteBucket | 198.51.100.7 | ok |"),
@@ -568,5 +1036,161 @@ mod tests {
         assert!(!text.contains("CreateBucket"), "{text}");
         let text = compose(&intent, ToolKind::Lookup, "start_time: bad time", true, &tz);
         assert_eq!(text, "The tool reported an error: start\\_time: bad time");
+    }
+
+    /// A partial scan must not read as totals ("51 calls failed" when 149 were denied).
+    #[test]
+    fn counts_of_a_stopped_scan_are_lower_bounds_and_capped_lists_say_so() {
+        let tz = TimeZone::UTC;
+        let failures: Vec<Value> = (0..50)
+            .map(|i| {
+                line(
+                    &format!("2026-11-24T{:02}:00:00Z", i % 24),
+                    "GetObject",
+                    "bob",
+                    Some("AccessDenied"),
+                )
+            })
+            .collect();
+        let stopped = summary(json!({"scanned": 1000, "hit_cap": true, "read_events": 900,
+            "write_events": 100, "failed_events": 51,
+            "by_error_code": [{"key": "AccessDenied", "count": 51}],
+            "failures": failures, "failures_omitted": 1,
+            "note": "the scan reached the server's 20 s time limit"}));
+        let intent = parse("which calls were denied this week?", now(), &tz);
+        let text = compose(&intent, ToolKind::Summarize, &stopped, false, &tz);
+        assert!(text.contains("**at least 51 calls failed**"), "{text}");
+        assert!(text.contains("lower bounds"), "{text}");
+        assert!(text.contains("…and 36 more"), "{text}");
+        // A complete scan states exact counts, however long the capped list.
+        let complete = summary(json!({"scanned": 2715, "read_events": 2000,
+            "write_events": 715, "failed_events": 149,
+            "by_error_code": [{"key": "AccessDenied", "count": 149}],
+            "failures": (0..50).map(|_| line("2026-11-24T01:00:00Z", "GetObject", "bob", Some("AccessDenied"))).collect::<Vec<_>>(),
+            "failures_omitted": 99}));
+        let text = compose(&intent, ToolKind::Summarize, &complete, false, &tz);
+        assert!(text.contains("**149 calls failed**"), "{text}");
+        assert!(text.contains("…and 134 more"), "{text}");
+        assert!(!text.contains("lower bound"), "{text}");
+        let ja = parse("今週拒否された呼び出しは？", now(), &tz);
+        let text = compose(&ja, ToolKind::Summarize, &stopped, false, &tz);
+        assert!(text.contains("**51 件以上**"), "{text}");
+        assert!(text.contains("下限"), "{text}");
+    }
+
+    /// A renamed field is an error, not a zero.
+    #[test]
+    fn an_answer_that_does_not_match_the_contract_is_reported_not_read_as_zero() {
+        let tz = TimeZone::UTC;
+        let intent = parse("what did alice do yesterday?", now(), &tz);
+        let mut renamed: Value = serde_json::from_str(&summary(json!({"scanned": 5}))).unwrap();
+        let failed = renamed
+            .as_object_mut()
+            .unwrap()
+            .remove("failed_events")
+            .unwrap();
+        renamed["failed"] = failed;
+        let text = compose(
+            &intent,
+            ToolKind::Summarize,
+            &renamed.to_string(),
+            false,
+            &tz,
+        );
+        assert!(
+            text.starts_with("The tool's answer could not be read"),
+            "{text}"
+        );
+        assert!(text.contains("failed\\_events"), "{text}");
+        let too_large = TooLarge::new("summarize_activity", 40_000, 32_768).to_json();
+        let text = compose(&intent, ToolKind::Summarize, &too_large, true, &tz);
+        assert!(
+            text.contains("too large") && text.contains("32768"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_period_is_stated_as_it_was_understood() {
+        let utc = TimeZone::UTC;
+        // Monday 23 Nov 2026 is the week's first day; now is Wednesday 25 Nov 00:00 UTC.
+        let line = |q: &str, tz: &TimeZone| period_line(&parse(q, now(), tz), tz);
+        assert_eq!(
+            line("which calls were denied this week?", &utc),
+            "this week (Mon 23 Nov – now, UTC)"
+        );
+        assert_eq!(
+            line("which calls were denied last week?", &utc),
+            "last week (Mon 16 Nov – Sun 22 Nov, UTC)"
+        );
+        assert_eq!(
+            line("what did bob do yesterday?", &utc),
+            "yesterday (Tue 24 Nov, UTC)"
+        );
+        let tokyo = TimeZone::get("Asia/Tokyo").unwrap();
+        assert_eq!(
+            line("先週の拒否された操作は？", &tokyo),
+            "先週（11月16日(月) 〜 11月22日(日)、Asia/Tokyo）"
+        );
+        assert_eq!(
+            line("what did bob do in the last 6 hours", &tokyo),
+            "the last 6 hours (Wed 25 Nov 03:00 – now, Asia/Tokyo)"
+        );
+        assert_eq!(
+            line("what did bob do", &utc),
+            "the last 24 hours (no period was named) (Tue 24 Nov 00:00 – now, UTC)"
+        );
+        let preface = preface(
+            &parse("which calls were denied this week?", now(), &utc),
+            &utc,
+        );
+        assert!(
+            preface.contains("this week (Mon 23 Nov – now, UTC)"),
+            "{preface}"
+        );
+    }
+
+    #[test]
+    fn counts_by_principal_and_family_are_answered_from_the_summary() {
+        let tz = TimeZone::UTC;
+        let result = summary(json!({"scanned": 42, "read_events": 40, "write_events": 2,
+            "first_seen": "2026-11-24T01:00:00Z", "last_seen": "2026-11-24T09:00:00Z",
+            "by_service": [{"key": "s3.amazonaws.com", "count": 30}, {"key": "ec2.amazonaws.com", "count": 12}],
+            "write_actions": [line("2026-11-24T09:00:00Z", "DeleteBucket", "bob", None),
+                              line("2026-11-24T08:00:00Z", "PutBucketPolicy", "bob", None)]}));
+        let intent = parse("how many API calls did bob make yesterday?", now(), &tz);
+        let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+        assert!(text.starts_with("**bob** made **42 calls**"), "{text}");
+        let intent = parse("how many S3 calls did bob make yesterday?", now(), &tz);
+        let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+        assert!(text.contains("**30** were calls to **s3**"), "{text}");
+        let intent = parse("what did bob delete yesterday?", now(), &tz);
+        let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+        assert!(text.contains("**1** deletions"), "{text}");
+        assert!(
+            text.contains("DeleteBucket ×1") && !text.contains("PutBucketPolicy"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unsupported_and_described_questions_say_what_works() {
+        let tz = TimeZone::UTC;
+        let bill = parse("why is my S3 bill so high?", now(), &tz);
+        let Topic::Unsupported { reason } = bill.topic else {
+            panic!("{:?}", bill.topic)
+        };
+        let text = unsupported(&bill, reason);
+        assert!(text.starts_with("I can't answer that offline"), "{text}");
+        assert!(text.contains("not costs"), "{text}");
+        assert!(text.contains("what did alice do yesterday?"), "{text}");
+        let ci = parse("what did the CI role change last week?", now(), &tz);
+        let result = summary(json!({"scanned": 3, "write_events": 3,
+            "by_principal": [{"key": "github-actions-deploy", "count": 3}],
+            "write_actions": [line("2026-11-20T09:00:00Z", "UpdateFunctionCode", "github-actions-deploy", None)]}));
+        let text = compose(&ci, ToolKind::Summarize, &result, false, &tz);
+        assert!(text.contains("which principal “the CI role” is"), "{text}");
+        assert!(text.contains("github-actions-deploy (3)"), "{text}");
+        assert!(text.contains("UpdateFunctionCode"), "{text}");
     }
 }

@@ -1,7 +1,9 @@
 //! The offline model: a deterministic planner with no LLM, for local runs, demos and tests
 //! without AWS credentials. It reads the question ([`intent`]), calls one of the same MCP tools an
-//! LLM would (with absolute times), and writes a short Markdown answer from the tool's JSON
-//! ([`answer`]), streamed in chunks like a real model.
+//! LLM would (with absolute times, its arguments built from the contract's types), and writes a
+//! short Markdown answer from the tool's answer ([`answer`]), streamed in chunks like a real
+//! model. A question it cannot answer gets "I can't answer that offline" and phrasings that work,
+//! without a tool call.
 
 pub mod answer;
 pub mod intent;
@@ -9,7 +11,8 @@ pub mod intent;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use cloudtrail_contract::{AttributeKey, LookupEventsArgs, SummarizeActivityArgs};
+use serde_json::Value;
 
 use self::intent::{Intent, Lang, Topic};
 use crate::conversation::{Block, Message, Role, Usage};
@@ -32,8 +35,8 @@ pub enum ToolKind {
 impl ToolKind {
     fn server_name(self) -> &'static str {
         match self {
-            ToolKind::Lookup => "lookup_events",
-            ToolKind::Summarize => "summarize_activity",
+            ToolKind::Lookup => cloudtrail_contract::LOOKUP_EVENTS,
+            ToolKind::Summarize => cloudtrail_contract::SUMMARIZE_ACTIVITY,
         }
     }
 
@@ -45,49 +48,60 @@ impl ToolKind {
     }
 }
 
-/// The tool call that answers `intent`.
-pub fn plan(intent: &Intent) -> (ToolKind, Value) {
-    let mut input = json!({
-        "start_time": intent.start.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "end_time": intent.end.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    });
-    let mut filter = |key: &str, value: &str| {
-        input["attribute_key"] = json!(key);
-        input["attribute_value"] = json!(value);
+/// The tool call that answers `intent`, or `None` when no tool can.
+pub fn plan(intent: &Intent) -> Option<(ToolKind, Value)> {
+    let time = |t: jiff::Timestamp| Some(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let (start_time, end_time) = (time(intent.start), time(intent.end));
+    let filter = |key: AttributeKey, value: &str| (Some(key), Some(value.to_owned()));
+    // Without a principal, a service the question names narrows the summary.
+    let by_service = || match &intent.service {
+        Some(source) => filter(AttributeKey::EventSource, source),
+        None => (None, None),
     };
-    let kind = match &intent.topic {
-        Topic::Activity { principal } => {
-            filter("Username", principal);
-            ToolKind::Summarize
-        }
-        Topic::Failures { principal } => {
-            if let Some(principal) = principal {
-                filter("Username", principal);
-            }
-            ToolKind::Summarize
-        }
+    let summarize = |(attribute_key, attribute_value)| {
+        let args = SummarizeActivityArgs {
+            start_time: start_time.clone(),
+            end_time: end_time.clone(),
+            attribute_key,
+            attribute_value,
+            ..Default::default()
+        };
+        (ToolKind::Summarize, to_value(&args))
+    };
+    // The planner reads whole event objects (`detail`), not the table an LLM gets by default.
+    let lookup = |(attribute_key, attribute_value)| {
+        let args = LookupEventsArgs {
+            start_time: start_time.clone(),
+            end_time: end_time.clone(),
+            attribute_key,
+            attribute_value,
+            max_results: Some(50),
+            detail: Some(true),
+            ..Default::default()
+        };
+        (ToolKind::Lookup, to_value(&args))
+    };
+    Some(match &intent.topic {
+        Topic::Activity { principal, .. } => summarize(filter(AttributeKey::Username, principal)),
+        Topic::Failures {
+            principal: Some(principal),
+        } => summarize(filter(AttributeKey::Username, principal)),
         Topic::WhoDid {
             resource: Some(resource),
             ..
-        } => {
-            filter("ResourceName", resource);
-            detailed_lookup(&mut input);
-            ToolKind::Lookup
-        }
-        Topic::ConsoleLogins => {
-            filter("EventName", "ConsoleLogin");
-            detailed_lookup(&mut input);
-            ToolKind::Lookup
-        }
-        Topic::WhoDid { resource: None, .. } | Topic::Overview => ToolKind::Summarize,
-    };
-    (kind, input)
+        } => lookup(filter(AttributeKey::ResourceName, resource)),
+        Topic::ConsoleLogins { .. } => lookup(filter(AttributeKey::EventName, "ConsoleLogin")),
+        Topic::Failures { principal: None }
+        | Topic::WhoDid { resource: None, .. }
+        | Topic::Overview { .. }
+        | Topic::Unresolved { .. } => summarize(by_service()),
+        Topic::Unsupported { .. } => return None,
+    })
 }
 
-/// The planner reads whole event objects (`detail`), not the table an LLM gets by default.
-fn detailed_lookup(input: &mut Value) {
-    input["max_results"] = json!(50);
-    input["detail"] = json!(true);
+fn to_value<T: serde::Serialize>(args: &T) -> Value {
+    // Structs of strings and numbers always serialise.
+    serde_json::to_value(args).unwrap_or(Value::Null)
 }
 
 fn last_question(messages: &[Message]) -> &str {
@@ -172,7 +186,14 @@ impl Model for OfflineModel {
             self.stream(&text, on_text).await;
             return Ok(reply(text, StopReason::EndTurn));
         }
-        let (kind, input) = plan(&intent);
+        let Some((kind, input)) = plan(&intent) else {
+            let text = match intent.topic {
+                Topic::Unsupported { reason } => answer::unsupported(&intent, reason),
+                _ => String::new(),
+            };
+            self.stream(&text, on_text).await;
+            return Ok(reply(text, StopReason::EndTurn));
+        };
         let Some(tool) = find_tool(request.tools, kind) else {
             let text = match intent.lang {
                 Lang::En => format!(
