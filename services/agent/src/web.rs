@@ -46,11 +46,35 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 const INDEX: &[u8] = include_bytes!("../assets/index.html");
 
-/// Routes for `/` and `/assets/*`.
+/// The page's icon (an SVG, linked from `index.html`; also at `/favicon.ico`, where browsers and
+/// bookmarking tools look without a link).
+const FAVICON: &[u8] = include_bytes!("../assets/favicon.svg");
+
+/// Routes for `/`, `/favicon.ico` and `/assets/*`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(index))
+        .route("/favicon.ico", get(favicon))
+        .route("/assets/favicon.svg", get(favicon))
         .route("/assets/{*path}", get(asset))
+}
+
+/// The icon rarely changes and is fetched on every first visit: cached for a day.
+async fn favicon() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        FAVICON,
+    )
+        .into_response()
 }
 
 async fn index() -> Response {
