@@ -10,6 +10,10 @@
 //   "denied"    HTTP 403 AccessDeniedException;
 //   "invalid"   HTTP 400 ValidationException;
 //   "loop"      a tool call every time (until the agent's model-call limit);
+//   "turns"     a model turn with text and a tool call ("Let me look that up." + summarize_activity),
+//               then, with the result, a second turn's text ("Alice was busy…") — two turns whose
+//               text must stay apart, the first before the card;
+//   "long"      a long answer (TURNS_LONG_LINES lines) streamed a line every 40 ms;
 //   otherwise   a short answer.
 import { createServer } from "node:http";
 import { crc32 } from "node:zlib";
@@ -71,6 +75,27 @@ function toolFrames(tools, wanted, input) {
   ];
 }
 
+/** A turn that writes `chunks` and then calls a tool, as Claude does: a text block, then a
+ * toolUse block. */
+function textThenToolFrames(chunks, tools, wanted, input) {
+  const name = tools.find((t) => t.endsWith(wanted)) || wanted;
+  const id = `tooluse_${Math.random().toString(36).slice(2, 12)}`;
+  return [
+    ...textFrames(chunks),
+    event("contentBlockStop", { contentBlockIndex: 0 }),
+    event("contentBlockStart", { contentBlockIndex: 1, start: { toolUse: { toolUseId: id, name } } }),
+    event("contentBlockDelta", { contentBlockIndex: 1, delta: { toolUse: { input: JSON.stringify(input) } } }),
+    ...endFrames("tool_use", 1),
+  ];
+}
+
+/** The two turns of the "turns" scenario. */
+export const TURNS_FIRST = "Let me look that up.";
+export const TURNS_SECOND = "Alice was busy… she created a bucket.";
+
+/** Lines in the "long" scenario's answer. */
+export const TURNS_LONG_LINES = 60;
+
 /** HTML, script and a javascript: link in model output, split across chunks mid-tag. */
 export const HOSTILE_TEXT = [
   "Results: <img src=x onerr", "or=\"window.__xss=1;alert(1)\"> and <scr", "ipt>window.__xss=2;alert(2)</script>\n\n",
@@ -85,10 +110,21 @@ function errorResponse(res, status, type, message) {
   res.end(JSON.stringify({ message }));
 }
 
-function streamFrames(res, frames) {
+function streamFrames(res, frames, delayMs = 0) {
   res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream" });
-  for (const frame of frames) res.write(frame);
-  res.end();
+  if (!delayMs) {
+    for (const frame of frames) res.write(frame);
+    res.end();
+    return;
+  }
+  // One frame at a time, so the page receives (and renders) the answer as it grows.
+  const next = (i) => {
+    if (res.destroyed) return;
+    if (i >= frames.length) { res.end(); return; }
+    res.write(frames[i]);
+    setTimeout(() => next(i + 1), delayMs);
+  };
+  next(0);
 }
 
 /** What the agent sent: the latest question, whether tool results came back, the tool names. */
@@ -134,6 +170,18 @@ export function startBedrockStandin() {
       }
       if (question.includes("xss")) {
         return streamFrames(res, [...textFrames(HOSTILE_TEXT), ...endFrames("end_turn", 0)]);
+      }
+      if (question.includes("turns")) {
+        if (!results.length) {
+          return streamFrames(res, textThenToolFrames(["Let me ", "look that up."], tools, "summarize_activity", {
+            attribute_key: "Username", attribute_value: "alice", start_time: "24h ago",
+          }));
+        }
+        return streamFrames(res, [...textFrames(["Alice was busy… ", "she created a bucket."]), ...endFrames("end_turn", 0)]);
+      }
+      if (question.includes("long")) {
+        const lines = Array.from({ length: TURNS_LONG_LINES }, (_, i) => `Line ${i + 1} of the long answer.\n\n`);
+        return streamFrames(res, [...textFrames(lines), ...endFrames("end_turn", 0)], 40);
       }
       if (question.includes("loop")) {
         return streamFrames(res, toolFrames(tools, "summarize_activity", { start_time: "24h ago" }));

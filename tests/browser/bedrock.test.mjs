@@ -1,12 +1,13 @@
 // The page with the real agent in Bedrock mode, its AWS SDK pointed at a loopback ConverseStream
-// stand-in (bedrock-standin.mjs): hostile model output rendered through the whole stack, the
-// throttling countdown, and the model's error banners. The MCP server is the real one.
+// stand-in (bedrock-standin.mjs): hostile model output rendered through the whole stack, an answer
+// of two model turns around a tool call, a long streamed answer and scrolling, the throttling
+// countdown, and the model's error banners. The MCP server is the real one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { startMcp, startAgent, BEDROCK_MODEL_ID } from "./stack.mjs";
-import { startBedrockStandin } from "./bedrock-standin.mjs";
-import { launch, open, ask, bannerTitles, shots } from "./page.mjs";
+import { startBedrockStandin, TURNS_FIRST, TURNS_SECOND, TURNS_LONG_LINES } from "./bedrock-standin.mjs";
+import { launch, open, ask, bannerTitles, logGap, shots } from "./page.mjs";
 
 let browser, mcp, bedrock, agent;
 
@@ -96,6 +97,9 @@ test("throttling shows a countdown banner, then the answer arrives", async () =>
   await banner.waitFor();
   const first = await banner.locator(".banner-title").textContent();
   assert.match(first, /^The model is throttled; retrying in 2 s$/);
+  // One text, and it is the one counting down (not a second, frozen copy of the server's note).
+  assert.equal(await banner.locator(".banner-text").textContent(), "");
+  assert.equal((await banner.innerText()).match(/retry/gi)?.length, 1, await banner.innerText());
   await page.waitForFunction(() => /retrying in 1 s/.test(document.querySelector(".banner-throttled .banner-title")?.textContent || ""));
   const answer = page.locator("article.msg-assistant").first();
   await answer.locator("xpath=self::*[@data-done]").waitFor({ timeout: 15000 });
@@ -127,6 +131,78 @@ test("access denied, model errors and the limit show their banners; the chat kee
   assert.equal(await fine.getAttribute("data-done"), "end_turn");
   assert.deepEqual(await bannerTitles(page), []);
   assert.equal(await page.isDisabled("#input"), false);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+/** An answer's text parts and tool-card groups, in the order the page shows them. */
+function layout(answer) {
+  return answer.evaluate((el) => [...el.children].filter((c) => c.matches(".body, .tools")).map((c) =>
+    c.matches(".body")
+      ? `text: ${c.textContent.trim()}`
+      : `tools: ${[...c.querySelectorAll(".tool .name")].map((n) => n.textContent).join(", ")}`));
+}
+
+test("a turn's text stays above its tool card and apart from the next turn: live, after reload, in the session", async () => {
+  const page = await open(browser, agent.base);
+  const expected = [`text: ${TURNS_FIRST}`, "tools: summarize_activity", `text: ${TURNS_SECOND}`];
+  const answer = await ask(page, "two turns please");
+  assert.equal(await answer.getAttribute("data-done"), "end_turn");
+  assert.deepEqual(await layout(answer), expected, "live");
+  assert.equal(await answer.locator(".tool .status").textContent(), "ok");
+  // Separate paragraphs, never "up.Alice".
+  assert.doesNotMatch(await answer.textContent(), /up\.Alice/);
+  await page.screenshot({ path: path.join(shots, "desktop-two-turns.png") });
+
+  const session = await page.evaluate(async () => (await fetch("/api/session")).json());
+  const stored = session.messages[1];
+  assert.equal(stored.text, `${TURNS_FIRST}\n\n${TURNS_SECOND}`);
+  assert.deepEqual(stored.parts.map((p) => p.type), ["text", "tool", "text"]);
+  assert.equal(stored.parts[1].id, stored.tools[0].id);
+
+  await page.reload();
+  const restored = page.locator("article.msg-assistant").first();
+  await restored.locator("xpath=self::*[@data-done]").waitFor();
+  assert.deepEqual(await layout(restored), expected, "after reload");
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test("a long answer stays in view while it streams, but not once the reader scrolls up", async () => {
+  const page = await open(browser, agent.base, { viewport: { width: 390, height: 700 } });
+  const lines = (answer) => answer.locator(".body p").count();
+  const overflowing = () => page.waitForFunction(() => {
+    const log = document.getElementById("log");
+    return log.scrollHeight > log.clientHeight * 1.5;
+  });
+
+  // Following: at the bottom while the answer grows, and at its end when it is done.
+  await page.fill("#input", "a long answer please");
+  await page.press("#input", "Enter");
+  const first = page.locator("article.msg-assistant").first();
+  await overflowing();
+  assert.ok(await lines(first) < TURNS_LONG_LINES, "still streaming");
+  assert.ok(await logGap(page) < 48, `mid-stream the log is ${await logGap(page)}px above its end`);
+  await first.locator("xpath=self::*[@data-done]").waitFor({ timeout: 15000 });
+  assert.equal(await lines(first), TURNS_LONG_LINES);
+  assert.ok(await logGap(page) < 48, `the log is ${await logGap(page)}px above its end`);
+  const last = await first.locator(".body p").last().boundingBox();
+  assert.ok(last.y + last.height <= 700, "the last line is on screen");
+
+  // Reading: the reader scrolls up mid-answer; the log stays where they put it.
+  await page.fill("#input", "another long one");
+  await page.press("#input", "Enter");
+  const second = page.locator("article.msg-assistant").nth(1);
+  await page.waitForFunction(() => document.querySelectorAll("article.msg-assistant")[1]?.querySelectorAll(".body p").length >= 5);
+  await page.mouse.move(195, 300);
+  await page.mouse.wheel(0, -1500);
+  await page.waitForTimeout(400);
+  const reading = await page.evaluate(() => document.getElementById("log").scrollTop);
+  assert.ok(await lines(second) < TURNS_LONG_LINES, "still streaming when the reader scrolled");
+  await second.locator("xpath=self::*[@data-done]").waitFor({ timeout: 15000 });
+  const after = await page.evaluate(() => document.getElementById("log").scrollTop);
+  assert.ok(Math.abs(after - reading) <= 2, `the log moved from ${reading} to ${after}`);
+  assert.ok(await logGap(page) > 500, "the end of the answer is below, unread");
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { startMcp, startAgent } from "./stack.mjs";
-import { launch, open as openPage, ask, shots } from "./page.mjs";
+import { launch, open as openPage, ask, answerText, logGap, shots } from "./page.mjs";
 
 let browser, mcp, agent, slowAgent;
 
@@ -35,7 +35,7 @@ test("English question: offline badge, a tool card and an answer naming alice's 
   assert.match(await card.locator(".duration").textContent(), /^\d+ ms$/);
   // The result is collapsed until opened.
   assert.equal(await card.locator(".tool-output").getAttribute("open"), null);
-  const text = await answer.locator(".body").textContent();
+  const text = await answerText(answer);
   assert.match(text, /alice made \d+ calls/);
   assert.match(text, /CreateBucket/);
   assert.ok(await answer.locator(".body table").count() >= 1, "the answer's table is rendered");
@@ -49,11 +49,13 @@ test("Japanese question in a Japanese browser, at phone width", async () => {
   assert.equal(await page.textContent("#model"), "オフラインモード（LLMなし）");
   assert.equal(await page.textContent("#send"), "送信");
   const answer = await ask(page, "昨日aliceは何をした？");
-  const text = await answer.locator(".body").textContent();
+  const text = await answerText(answer);
   assert.match(text, /alice のイベントは/);
   assert.match(text, /書き込み操作/);
   assert.match(text, /CreateBucket/);
-  assert.equal(await answer.locator(".tool .status").first().textContent(), "成功");
+  assert.equal(await answer.locator(".tool .status").first().textContent(), "完了");
+  // The answer is longer than the phone's screen: the log scrolled to its end.
+  assert.ok(await logGap(page) < 48, `the log is ${await logGap(page)}px above its end`);
   // Nothing overflows the phone's width.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
@@ -106,7 +108,7 @@ test("Stop ends a running answer and the next question works; reload keeps the c
 
   const answer = await ask(page, "who deleted bob-old-logs?");
   assert.equal(await answer.getAttribute("data-done"), "end_turn");
-  assert.match(await answer.locator(".body").textContent(), /DeleteBucket/);
+  assert.match(await answerText(answer), /DeleteBucket/);
 
   await page.reload();
   await page.locator("article.msg-assistant").nth(1).waitFor();

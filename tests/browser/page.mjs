@@ -48,3 +48,16 @@ export async function ask(page, question, { timeout = 30000 } = {}) {
 export function bannerTitles(page) {
   return page.locator("#banners .banner-title").allTextContents();
 }
+
+/** All the text of an answer: its text parts (one per model turn), in order. */
+export async function answerText(answer) {
+  return (await answer.locator(".body").allTextContents()).join("\n");
+}
+
+/** How far the chat log is from its bottom, in pixels (0 when scrolled all the way down). */
+export function logGap(page) {
+  return page.evaluate(() => {
+    const log = document.getElementById("log");
+    return log.scrollHeight - log.scrollTop - log.clientHeight;
+  });
+}

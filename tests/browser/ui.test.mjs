@@ -1,14 +1,15 @@
 // The page's behaviour around the chat, against the real agent (offline model) and MCP server:
 // keyboard and IME, two tabs of one session (409, a running answer seen after load, Stop from the
-// other tab), HTTP 400 messages, security headers, language toggle, timezone, an MCP server on a
-// closed port, and the SSE parser on streams split anywhere.
+// other tab), HTTP 400 messages, security headers, the icon, language toggle and Japanese wording,
+// timezone, the header at phone width, an MCP server on a closed port, and the SSE parser on
+// streams split anywhere.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMcp, startAgent, closedUrl } from "./stack.mjs";
-import { launch, open, ask, bannerTitles } from "./page.mjs";
+import { launch, open, ask, answerText, bannerTitles, shots } from "./page.mjs";
 
 const assets = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../services/agent/assets");
 let browser, mcp, agent, slowAgent, halfAgent;
@@ -133,7 +134,7 @@ test("the page is served with a strict CSP and has no inline script, style or ha
   assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, "no inline <script>");
   assert.doesNotMatch(html, /<style|\sstyle=|\son[a-z]+=/i, "no inline style or event handlers");
   assert.doesNotMatch(html, /https?:\/\//i, "nothing from another origin (works offline)");
-  for (const file of ["app.js", "i18n.js", "style.css", "vendor/markdown-it.min.js", "vendor/purify.min.js"]) {
+  for (const file of ["app.js", "i18n.js", "style.css", "favicon.svg", "vendor/markdown-it.min.js", "vendor/purify.min.js"]) {
     const asset = await fetch(`${agent.base}/assets/${file}`);
     assert.equal(asset.status, 200, file);
     assert.equal(await asset.text(), readFileSync(path.join(assets, file), "utf8"), `${file} is the committed file`);
@@ -149,11 +150,11 @@ test("the language toggle switches the UI text and is remembered", async () => {
   assert.equal(await page.textContent("#model"), "オフラインモード（LLMなし）");
   assert.equal(await page.getAttribute("html", "lang"), "ja");
   const answer = await ask(page, "what did alice do yesterday?");
-  assert.equal(await answer.locator(".tool .status").first().textContent(), "成功");
+  assert.equal(await answer.locator(".tool .status").first().textContent(), "完了");
   await page.reload();
   await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
   assert.equal(await page.textContent("#send"), "送信");
-  assert.equal(await page.locator(".tool .status").first().textContent(), "成功");
+  assert.equal(await page.locator(".tool .status").first().textContent(), "完了");
   await page.click("#lang");
   assert.equal(await page.textContent("#send"), "Send");
   assert.equal(await page.locator(".tool .status").first().textContent(), "ok");
@@ -164,13 +165,142 @@ test("an MCP server on a closed port: an 'MCP server unavailable' banner, and th
   const page = await open(browser, halfAgent.base);
   const answer = await ask(page, "what did alice do yesterday?");
   assert.ok((await bannerTitles(page)).includes("MCP server unavailable"), String(await bannerTitles(page)));
-  assert.match(await page.locator("#banners .banner-mcp_unavailable .banner-text").textContent(), /127\.0\.0\.1/);
+  // A readable message, without the server's internal URL; the server's text is folded away.
+  const banner = page.locator("#banners .banner-mcp_unavailable");
+  const shown = await banner.innerText();
+  assert.match(shown, /could not be reached/);
+  assert.doesNotMatch(shown, /127\.0\.0\.1|https?:|rmcp|::/, shown);
+  const detail = banner.locator(".error-detail");
+  assert.equal(await detail.getAttribute("open"), null);
+  await detail.locator("summary").click();
+  assert.match(await detail.locator(".detail-text").innerText(), /127\.0\.0\.1/);
+  // Wrapped and bounded: nothing sticks out of the banner or the screen, and it stays short.
+  const box = await banner.evaluate((el) => {
+    const text = el.querySelector(".detail-text");
+    return { right: el.getBoundingClientRect().right, height: el.getBoundingClientRect().height,
+      wide: text.scrollWidth - text.clientWidth };
+  });
+  assert.ok(box.right <= 1280 && box.wide <= 0, JSON.stringify(box));
+  assert.ok(box.height < 260, `the banner is ${box.height}px tall`);
   assert.equal(await answer.locator(".tool .status").first().textContent(), "ok");
-  assert.match(await answer.locator(".body").textContent(), /CreateBucket/);
+  assert.match(await answerText(answer), /CreateBucket/);
   assert.equal(await answer.getAttribute("data-done"), "end_turn");
   assert.equal(await page.isDisabled("#input"), false);
+  // The note in the answer says the same, and so does the chat restored after a reload.
+  const note = answer.locator(".error-note");
+  assert.doesNotMatch(await note.innerText(), /127\.0\.0\.1/);
+  assert.match(await note.innerText(), /could not be reached/);
+  await page.reload();
+  const restored = page.locator("article.msg-assistant .error-note").first();
+  await restored.waitFor();
+  assert.match(await restored.innerText(), /could not be reached/);
+  assert.doesNotMatch(await restored.innerText(), /127\.0\.0\.1/);
+  assert.match(await restored.locator(".detail-text").textContent(), /127\.0\.0\.1/);
   assert.deepEqual(page.problems, []);
   await page.context().close();
+});
+
+test("an MCP server on a closed port, at phone width in Japanese: the banner is short and wrapped", async () => {
+  const page = await open(browser, halfAgent.base, { locale: "ja-JP", viewport: { width: 390, height: 844 } });
+  await ask(page, "昨日aliceは何をした？");
+  const banner = page.locator("#banners .banner-mcp_unavailable");
+  assert.equal(await banner.locator(".banner-title").textContent(), "MCP サーバーに接続できません");
+  assert.match(await banner.innerText(), /接続できなかった/);
+  assert.doesNotMatch(await banner.innerText(), /127\.0\.0\.1/);
+  await banner.locator(".error-detail summary").click();
+  await page.screenshot({ path: path.join(shots, "phone-ja-mcp-unavailable.png") });
+  const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  assert.ok(fits, "nothing is wider than the phone");
+  const box = await banner.boundingBox();
+  assert.ok(box.x + box.width <= 390 && box.height < 300, JSON.stringify(box));
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test("the page has an icon: linked, served as SVG with caching; a first load has no failed request", async () => {
+  const context = await browser.newContext({ locale: "en-US" });
+  const page = await context.newPage();
+  const failures = [];
+  page.on("console", (message) => { if (message.type() === "error") failures.push(`console: ${message.text()}`); });
+  page.on("response", (response) => { if (response.status() >= 400) failures.push(`${response.status()} ${response.url()}`); });
+  await page.goto(agent.base);
+  await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
+  const href = await page.evaluate(() => document.querySelector('link[rel="icon"]')?.getAttribute("href"));
+  assert.equal(href, "/assets/favicon.svg");
+  for (const url of [href, "/favicon.ico"]) {
+    const response = await fetch(`${agent.base}${url}`);
+    assert.equal(response.status, 200, url);
+    assert.equal(response.headers.get("content-type"), "image/svg+xml", url);
+    assert.match(response.headers.get("cache-control") || "", /max-age=[1-9]\d*/, url);
+    assert.match(await response.text(), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/, url);
+  }
+  // The icon renders as an image under the page's CSP (img-src 'self').
+  const loaded = await page.evaluate(() => new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve(img.naturalWidth > 0);
+    img.onerror = () => resolve(false);
+    img.src = document.querySelector('link[rel="icon"]').href;
+  }));
+  assert.equal(loaded, true);
+  // Browsers that ignore the link ask for /favicon.ico; either way nothing 404s.
+  await page.evaluate(() => fetch("/favicon.ico"));
+  await page.waitForTimeout(300);
+  assert.deepEqual(failures, []);
+  await context.close();
+});
+
+test("Japanese UI text uses Japanese punctuation and status words", async () => {
+  const page = await open(browser, agent.base, { locale: "ja-JP" });
+  const strings = await page.evaluate(() => Object.entries(window.I18N.ja)
+    .map(([key, value]) => [key, typeof value === "function" ? value(5) : value]));
+  for (const [key, value] of strings) {
+    if (key === "toggle" || key === "bedrock") continue; // "English", "Bedrock": names
+    assert.doesNotMatch(value, /[.:;!?,()]|\bok\b/i, `ja.${key}: ${value}`);
+  }
+  assert.equal(await page.getAttribute("#input", "placeholder"), "例：昨日aliceは何をした？");
+  const seen = await page.evaluate(() => {
+    const answer = addMessage("assistant", "");
+    // The server's status notes are English; the page says them in its language.
+    handleEvent(answer, "status", { kind: "thinking", message: "reading the tool results" });
+    const status = answer.el.querySelector(".status-line").textContent;
+    handleEvent(answer, "tool_start", { id: "j1", name: "lookup_events", input: {} });
+    const running = answer.el.querySelector(".tool .status").textContent;
+    handleEvent(answer, "tool_end", { id: "j1", name: "lookup_events", status: "ok", duration_ms: 5, output: "{}" });
+    handleEvent(answer, "tool_end", { id: "j2", name: "lookup_events", status: "cancelled", duration_ms: 0, output: "" });
+    const statuses = [...answer.el.querySelectorAll(".tool .status")].map((el) => el.textContent);
+    return { status, running, statuses };
+  });
+  assert.deepEqual(seen, { status: "ツールの結果を読んでいます…", running: "実行中…", statuses: ["完了", "中止"] });
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test("at phone width the header fits in two rows, in both languages", async () => {
+  for (const [locale, width] of [["ja-JP", 390], ["ja-JP", 375], ["en-US", 390], ["en-US", 375]]) {
+    const page = await open(browser, agent.base, { locale, viewport: { width, height: 800 } });
+    const layout = await page.evaluate(() => {
+      const boxes = [...document.querySelectorAll(".top > *")]
+        .map((el) => el.getBoundingClientRect())
+        .filter((r) => r.width > 0 && r.height > 0)
+        .sort((a, b) => a.top - b.top);
+      // Rows: boxes that overlap vertically share a row.
+      let rows = 0;
+      let bottom = -Infinity;
+      for (const box of boxes) {
+        if (box.top >= bottom - 1) { rows += 1; bottom = box.bottom; } else bottom = Math.max(bottom, box.bottom);
+      }
+      const h1 = document.querySelector(".top h1");
+      return { rows, right: Math.max(...boxes.map((b) => b.right)),
+        titleLines: Math.round(h1.getBoundingClientRect().height / parseFloat(getComputedStyle(h1).lineHeight)),
+        titleCut: h1.scrollWidth > h1.clientWidth };
+    });
+    assert.ok(layout.rows <= 2, `${locale} ${width}px: ${layout.rows} rows`);
+    assert.equal(layout.titleLines, 1, `${locale} ${width}px: the title wraps`);
+    assert.equal(layout.titleCut, false, `${locale} ${width}px: the title is cut off`);
+    assert.ok(layout.right <= width, `${locale} ${width}px: the header is ${layout.right}px wide`);
+    if (locale === "ja-JP" && width === 390) await page.screenshot({ path: path.join(shots, "phone-ja-header.png") });
+    await page.context().close();
+  }
 });
 
 test("every error kind and HTTP problem has a banner title in both languages", async () => {

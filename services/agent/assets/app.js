@@ -6,6 +6,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// Stop and reset carry no body but are sent as JSON: the server refuses other content types,
+// which cross-site HTML forms are limited to.
+const JSON_BODY = { "content-type": "application/json" };
 const state = {
   lang: "en",
   running: false,
@@ -18,6 +21,8 @@ const state = {
   watch: null,
   // The history last rendered from GET /api/session (JSON), to skip identical re-renders.
   rendered: null,
+  // Whether the log follows new content: true while the user is at its bottom.
+  follow: true,
 };
 
 const md = window.markdownit({ html: false, linkify: false, breaks: true });
@@ -59,6 +64,29 @@ function renderModel() {
 }
 
 // ---- banners ----
+/** Fills `el` with an error's text: the server's message as text, except for kinds whose message
+ * is for operators (an MCP server's names its internal URL and transport error): those get the
+ * page's own words, with the server's message folded away under "Details". */
+function fillErrorText(el, kind, message) {
+  if (kind !== "mcp_unavailable" || !message) {
+    el.textContent = message || "";
+    return;
+  }
+  const summary = document.createElement("span");
+  summary.dataset.i18n = "mcpDown";
+  summary.textContent = t("mcpDown");
+  const details = document.createElement("details");
+  details.className = "error-detail";
+  const label = document.createElement("summary");
+  label.dataset.i18n = "details";
+  label.textContent = t("details");
+  const detail = document.createElement("div");
+  detail.className = "detail-text";
+  detail.textContent = message;
+  details.append(label, detail);
+  el.replaceChildren(summary, details);
+}
+
 /** Shows a banner: `kind` names its title (an error kind or an HTTP problem), `message` is the
  * server's text (shown as text). A throttled banner with `seconds` counts down and goes away. */
 function banner(kind, message, seconds) {
@@ -68,9 +96,9 @@ function banner(kind, message, seconds) {
   box.setAttribute("role", "alert");
   const title = document.createElement("strong");
   title.className = "banner-title";
-  const text = document.createElement("span");
+  const text = document.createElement("div");
   text.className = "banner-text";
-  text.textContent = message || "";
+  fillErrorText(text, kind, message);
   const close = document.createElement("button");
   close.type = "button";
   close.className = "ghost";
@@ -98,30 +126,86 @@ function banner(kind, message, seconds) {
 }
 function clearBanners() { $("banners").replaceChildren(); clearInterval(state.countdown); }
 
+// ---- scrolling ----
+/** True when the log is scrolled to (or within a few pixels of) its bottom. */
+function nearBottom() {
+  const log = $("log");
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+}
+/** Keeps the newest content in view while the user is at the bottom of the log; once they scroll
+ * up to read, new content no longer moves the log (scrolling back down resumes following). */
+function keepInView() {
+  if (state.follow) $("log").scrollTop = $("log").scrollHeight;
+}
+function followFromHere() {
+  state.follow = true;
+  keepInView();
+}
+
 // ---- messages and cards ----
+/** Adds a message to the log. A question is plain text. An answer is built from its parts in
+ * order: a text part (`.body`, Markdown) per model turn and a group of tool cards (`.tools`) per
+ * run of tool calls, so text written before a call stays above its card; then the muted status
+ * line, then error notes. Returns the handle that `handleEvent` fills in. */
 function addMessage(role, text) {
   $("empty")?.remove();
   const el = document.createElement("article");
   el.className = `msg msg-${role}`;
-  const body = document.createElement("div");
-  body.className = "body";
-  if (role === "user") body.textContent = text;
-  else renderMarkdown(body, text || "");
-  const tools = document.createElement("div");
-  tools.className = "tools";
-  const status = document.createElement("p");
-  status.className = "status-line";
-  status.hidden = true;
-  el.append(tools, status, body);
+  const shown = { el, current: null, group: null, pending: false, status: null };
+  if (role === "user") {
+    const body = document.createElement("div");
+    body.className = "body";
+    body.textContent = text;
+    el.append(body);
+  } else {
+    const status = document.createElement("p");
+    status.className = "status-line";
+    status.hidden = true;
+    el.append(status);
+    shown.status = status;
+    if (text) { appendText(shown, text); closeText(shown); }
+  }
   $("log").append(el);
-  el.scrollIntoView({ block: "end" });
-  return { el, body, tools, status, text: text || "" };
+  keepInView();
+  return shown;
 }
 
-/** The muted line under the tool cards ("Thinking…", "Retrying…"); hidden once text arrives. */
+/** Adds streamed text to the answer's open text part; after a tool card or a status note (a new
+ * model turn) it opens a new part. Rendered at most once per animation frame. */
+function appendText(answer, delta) {
+  if (!delta) return;
+  if (!answer.current) {
+    const body = document.createElement("div");
+    body.className = "body";
+    answer.el.insertBefore(body, answer.status);
+    answer.current = { body, text: "" };
+    answer.group = null;
+  }
+  answer.current.text += delta;
+  if (answer.pending) return;
+  answer.pending = true;
+  requestAnimationFrame(() => { if (answer.pending) renderText(answer); });
+}
+
+function renderText(answer) {
+  answer.pending = false;
+  if (answer.current) renderMarkdown(answer.current.body, answer.current.text);
+  keepInView();
+}
+
+/** Ends the open text part (a tool call or a status note came): the next text is a new part. */
+function closeText(answer) {
+  if (!answer.current) return;
+  renderText(answer);
+  answer.current = null;
+}
+
+/** The muted line under the answer so far ("Thinking…", "Reading the tool results…"); hidden
+ * once text arrives. */
 function setStatusLine(answer, text) {
   answer.status.textContent = text || "";
   answer.status.hidden = !text;
+  if (text) keepInView();
 }
 
 function updateCardLabels(card) {
@@ -164,10 +248,16 @@ function addCard(answer, tool) {
   outPre.className = "output";
   output.append(outLabel, outPre);
   card.append(head, input, output);
-  answer.tools.append(card);
+  if (!answer.group) {
+    answer.group = document.createElement("div");
+    answer.group.className = "tools";
+    answer.el.insertBefore(answer.group, answer.status);
+  }
+  answer.group.append(card);
   state.cards.set(tool.id, card);
   if (tool.status) finishCard(card, tool);
   else updateCardLabels(card);
+  keepInView();
   return card;
 }
 
@@ -182,14 +272,17 @@ function finishCard(card, tool) {
 
 /** Cards still spinning when a run ends (stopped, lost) are marked cancelled. */
 function settleCards(answer) {
-  answer.tools.querySelectorAll(".tool-running").forEach((card) => finishCard(card, { status: "cancelled", output: "" }));
+  answer.el.querySelectorAll(".tool-running").forEach((card) => finishCard(card, { status: "cancelled", output: "" }));
 }
 
-function addErrorNote(answer, message) {
-  const note = document.createElement("p");
+/** A note at the end of an answer: an error of `kind` (see `fillErrorText`), or the page's own
+ * words (stopped, lost) without a kind. */
+function addErrorNote(answer, message, kind) {
+  const note = document.createElement("div");
   note.className = "error-note";
-  note.textContent = message;
+  fillErrorText(note, kind, message);
   answer.el.append(note);
+  keepInView();
 }
 
 function showEmptyHint() {
@@ -228,17 +321,41 @@ async function loadSession() {
   const rendered = JSON.stringify(session.messages);
   if (rendered !== state.rendered || !$("log").querySelector(".msg")) {
     state.rendered = rendered;
+    // A re-render keeps the reader's place unless they were following the end.
+    const scrolled = $("log").scrollTop;
     clearLog();
     for (const message of session.messages) {
-      const shown = addMessage(message.role, message.text);
-      for (const tool of message.tools || []) addCard(shown, tool);
-      for (const error of message.errors || []) addErrorNote(shown, error);
-      if (message.role === "assistant") shown.el.dataset.done = "restored";
+      if (message.role === "user") {
+        addMessage("user", message.text);
+        continue;
+      }
+      const shown = addMessage("assistant", "");
+      renderParts(shown, message);
+      for (const error of message.errors || []) addErrorNote(shown, error.message, error.kind);
+      shown.el.dataset.done = "restored";
     }
+    if (state.follow) keepInView();
+    else $("log").scrollTop = scrolled;
   }
   if (!session.messages.length) showEmptyHint();
   if (session.running && !state.abort) watchRun();
   else if (!session.running && state.watch) endWatch();
+}
+
+/** Renders a stored answer's text parts and tool cards in the order they happened, by the same
+ * rule as the live stream (`handleEvent`), so a reload shows what the stream showed. */
+function renderParts(shown, message) {
+  const cards = new Map((message.tools || []).map((tool) => [tool.id, tool]));
+  const parts = message.parts
+    || [{ type: "text", text: message.text }, ...(message.tools || []).map((tool) => ({ type: "tool", id: tool.id }))];
+  for (const part of parts) {
+    if (part.type === "text") {
+      appendText(shown, part.text);
+      closeText(shown);
+    } else if (part.type === "tool" && cards.has(part.id)) {
+      addCard(shown, cards.get(part.id));
+    }
+  }
 }
 
 function watchRun() {
@@ -299,40 +416,45 @@ function parseSse(buffer, onEvent) {
   return rest + held;
 }
 
+/** Applies one event of the running answer. Text continues the open text part; a tool card or
+ * a status note ends it (the same rule as the server's transcript, `src/transcript.rs`). */
 function handleEvent(answer, name, data) {
   switch (name) {
     case "text":
-      answer.text += data.delta ?? "";
       setStatusLine(answer, "");
-      answer.pending = true;
-      requestAnimationFrame(() => {
-        if (!answer.pending) return;
-        answer.pending = false;
-        renderMarkdown(answer.body, answer.text);
-        answer.el.scrollIntoView({ block: "end" });
-      });
+      appendText(answer, data.delta ?? "");
       break;
     case "tool_start":
       setStatusLine(answer, "");
+      closeText(answer);
       addCard(answer, data);
       break;
     case "tool_end": {
+      closeText(answer);
       const card = state.cards.get(data.id) || addCard(answer, data);
       finishCard(card, data);
       break;
     }
     case "status":
-      if (data.kind === "throttled") banner("throttled", data.message, data.retry_in_secs || 1);
-      else setStatusLine(answer, data.message || t(data.kind));
+      closeText(answer);
+      if (data.kind === "throttled") banner("throttled", "", data.retry_in_secs || 1);
+      else setStatusLine(answer, statusText(data.kind, data.message));
       break;
     case "error":
       banner(data.kind, data.message);
-      addErrorNote(answer, data.message);
+      addErrorNote(answer, data.message, data.kind);
       break;
     case "done":
       answer.done = data;
       break;
   }
+}
+
+/** A status note in the page's language (the server's message is English). */
+function statusText(kind, message) {
+  if (kind === "thinking") return t("reading");
+  if (kind === "trimmed") return t("trimmed");
+  return message || t("thinking");
 }
 
 /** Shows a non-2xx answer of POST /api/chat: 409 busy, 400 with the server's JSON message. */
@@ -349,6 +471,8 @@ async function send(text) {
   clearBanners();
   setRunning(true);
   state.rendered = null;
+  // Asking scrolls to the question and follows its answer (until the user scrolls up).
+  state.follow = true;
   const question = addMessage("user", text);
   const answer = addMessage("assistant", "");
   setStatusLine(answer, t("thinking"));
@@ -395,10 +519,9 @@ async function send(text) {
 }
 
 function finishAnswer(answer) {
-  answer.pending = false;
   setStatusLine(answer, "");
+  closeText(answer);
   settleCards(answer);
-  if (answer.text) renderMarkdown(answer.body, answer.text);
   const reason = answer.done?.stop_reason;
   if (reason === "stopped") addErrorNote(answer, t("stopped"));
   if (!reason && !answer.el.dataset.done) addErrorNote(answer, t("lost"));
@@ -411,6 +534,9 @@ function init() {
   const browser = (navigator.language || "en").toLowerCase().startsWith("ja") ? "ja" : "en";
   state.lang = saved === "ja" || saved === "en" ? saved : browser;
   applyLanguage();
+  $("log").addEventListener("scroll", () => { state.follow = nearBottom(); }, { passive: true });
+  // The log also shrinks (a banner appears, a phone's keyboard opens): keep following its end.
+  new ResizeObserver(keepInView).observe($("log"));
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "ja" ? "en" : "ja";
     localStorage.setItem("lang", state.lang);
@@ -433,7 +559,7 @@ function init() {
   $("stop").addEventListener("click", async () => {
     $("stop").disabled = true;
     try {
-      await fetch("/api/chat/stop", { method: "POST", credentials: "same-origin" });
+      await fetch("/api/chat/stop", { method: "POST", credentials: "same-origin", headers: JSON_BODY });
     } catch (_) {
       banner("internal", t("network"));
     }
@@ -444,7 +570,7 @@ function init() {
     state.abort?.abort();
     state.abort = null;
     try {
-      const response = await fetch("/api/session/reset", { method: "POST", credentials: "same-origin" });
+      const response = await fetch("/api/session/reset", { method: "POST", credentials: "same-origin", headers: JSON_BODY });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
     } catch (_) {
       banner("internal", t("network"));

@@ -1,12 +1,19 @@
 //! What the chat shows: the conversation as the page renders it (user text, assistant text,
 //! tool cards, errors), rebuilt from a run's events so a reload restores the chat. Kept apart
 //! from the model history, which holds what Bedrock needs rather than what the user saw.
+//!
+//! An answer is a sequence of parts in the order they happened: the text of one model turn, then
+//! the tool cards of its calls, then the next turn's text, and so on. A text delta continues the
+//! current text part only if nothing but text came since; after a tool card or a status note it
+//! starts a new part, so the text a model writes before a tool call stays before that call's card
+//! and two model turns never run together. The page (`assets/app.js`) applies the same rule to the
+//! live events, so a reload shows what the stream showed.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::conversation::Role;
-use crate::events::{AgentEvent, ToolStatus};
+use crate::events::{AgentEvent, ErrorKind, ToolStatus};
 
 /// One tool card.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,35 +27,123 @@ pub struct ToolCard {
     pub duration_ms: u64,
 }
 
-/// One message as shown.
+/// An error shown in an answer: its kind lets the page word it for the user (an MCP server's
+/// message names its internal URL, kept as the detail).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShownError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// One piece of a message, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    /// Text of one model turn (Markdown for an answer, plain text for a question).
+    Text { text: String },
+    /// The tool card with this id (the card itself is in [`ShownMessage::tools`]).
+    Tool { id: String },
+}
+
+/// One message as shown. Serialized as `{"role", "text", "parts"?, "tools"?, "errors"?}`:
+/// `text` is all its text, the parts separated by a blank line; `parts` (answers only) gives the
+/// order of text and tool cards; `errors` are `{"kind", "message"}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ShownMessage {
     pub role: Role,
-    pub text: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
     pub tools: Vec<ToolCard>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
+    pub errors: Vec<ShownError>,
+    /// Whether the next text delta continues the last text part (nothing else came since).
+    text_open: bool,
 }
 
 impl ShownMessage {
-    fn new(role: Role, text: String) -> Self {
+    fn new(role: Role, text: &str) -> Self {
+        let parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Text {
+                text: text.to_owned(),
+            }]
+        };
         Self {
             role,
-            text,
+            text_open: !parts.is_empty(),
+            parts,
             tools: Vec::new(),
             errors: Vec::new(),
         }
     }
 
+    /// All the message's text; separate parts are separate paragraphs (joined by a blank line).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            let Part::Text { text } = part else { continue };
+            if !out.is_empty() && !out.ends_with("\n\n") {
+                out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+            }
+            out.push_str(text);
+        }
+        out
+    }
+
+    fn push_text(&mut self, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        match self.parts.last_mut() {
+            Some(Part::Text { text }) if self.text_open => text.push_str(delta),
+            _ => self.parts.push(Part::Text {
+                text: delta.to_owned(),
+            }),
+        }
+        self.text_open = true;
+    }
+
     fn bytes(&self) -> usize {
-        self.text.len()
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text { text } => text.len(),
+                Part::Tool { id } => id.len() + 16,
+            })
+            .sum::<usize>()
             + self
                 .tools
                 .iter()
                 .map(|t| t.output.len() + t.input.to_string().len() + 64)
                 .sum::<usize>()
-            + self.errors.iter().map(String::len).sum::<usize>()
+            + self
+                .errors
+                .iter()
+                .map(|e| e.message.len() + 16)
+                .sum::<usize>()
+    }
+}
+
+impl Serialize for ShownMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            role: Role,
+            text: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parts: Option<&'a [Part]>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            tools: &'a [ToolCard],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            errors: &'a [ShownError],
+        }
+        Wire {
+            role: self.role,
+            text: self.text(),
+            parts: (self.role == Role::Assistant).then_some(self.parts.as_slice()),
+            tools: &self.tools,
+            errors: &self.errors,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -62,10 +157,8 @@ pub struct Transcript {
 impl Transcript {
     /// Starts a run: the user's message and an empty answer that events fill in.
     pub fn begin(&mut self, question: &str) {
-        self.messages
-            .push(ShownMessage::new(Role::User, question.to_owned()));
-        self.messages
-            .push(ShownMessage::new(Role::Assistant, String::new()));
+        self.messages.push(ShownMessage::new(Role::User, question));
+        self.messages.push(ShownMessage::new(Role::Assistant, ""));
     }
 
     /// Applies one event of the running answer.
@@ -74,30 +167,56 @@ impl Transcript {
             return;
         };
         match event {
-            AgentEvent::Text { delta } => answer.text.push_str(delta),
-            AgentEvent::ToolStart { id, name, input } => answer.tools.push(ToolCard {
-                id: id.clone(),
-                name: name.clone(),
-                input: input.clone(),
-                status: None,
-                output: String::new(),
-                duration_ms: 0,
-            }),
+            AgentEvent::Text { delta } => answer.push_text(delta),
+            AgentEvent::ToolStart { id, name, input } => {
+                answer.text_open = false;
+                answer.parts.push(Part::Tool { id: id.clone() });
+                answer.tools.push(ToolCard {
+                    id: id.clone(),
+                    name: name.clone(),
+                    input: input.clone(),
+                    status: None,
+                    output: String::new(),
+                    duration_ms: 0,
+                });
+            }
             AgentEvent::ToolEnd {
                 id,
+                name,
                 status,
                 duration_ms,
                 output,
-                ..
             } => {
-                if let Some(card) = answer.tools.iter_mut().find(|c| &c.id == id) {
-                    card.status = Some(*status);
-                    card.duration_ms = *duration_ms;
-                    card.output.clone_from(output);
+                answer.text_open = false;
+                match answer.tools.iter_mut().find(|c| &c.id == id) {
+                    Some(card) => {
+                        card.status = Some(*status);
+                        card.duration_ms = *duration_ms;
+                        card.output.clone_from(output);
+                    }
+                    // A call cancelled before it started has only its end: a card still (the
+                    // page shows one too).
+                    None => {
+                        answer.parts.push(Part::Tool { id: id.clone() });
+                        answer.tools.push(ToolCard {
+                            id: id.clone(),
+                            name: name.clone(),
+                            input: Value::Object(Default::default()),
+                            status: Some(*status),
+                            output: output.clone(),
+                            duration_ms: *duration_ms,
+                        });
+                    }
                 }
             }
-            AgentEvent::Error { message, .. } => answer.errors.push(message.clone()),
-            AgentEvent::Status { .. } | AgentEvent::Done { .. } => {}
+            // A status note (thinking about tool results, throttled, trimmed) comes between
+            // model turns: the next text is a new part.
+            AgentEvent::Status { .. } => answer.text_open = false,
+            AgentEvent::Error { kind, message } => answer.errors.push(ShownError {
+                kind: *kind,
+                message: message.clone(),
+            }),
+            AgentEvent::Done { .. } => {}
         }
     }
 
@@ -156,17 +275,158 @@ mod tests {
             output: "{}".into(),
         });
         t.apply(&AgentEvent::Text {
-            delta: "ing".into(),
+            delta: "Done".into(),
         });
         t.close();
         let answer = &t.messages()[1];
-        assert_eq!(answer.text, "Looking");
+        assert_eq!(answer.text(), "Look\n\nDone");
         assert_eq!(answer.tools[0].status, Some(ToolStatus::Ok));
         assert_eq!(answer.tools[0].duration_ms, 12);
         assert_eq!(answer.tools[1].status, Some(ToolStatus::Cancelled));
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json[0]["role"], "user");
         assert_eq!(json[1]["tools"][0]["status"], "ok");
+        assert!(
+            json[0].get("parts").is_none(),
+            "a question is just its text"
+        );
+    }
+
+    fn text(delta: &str) -> AgentEvent {
+        AgentEvent::Text {
+            delta: delta.into(),
+        }
+    }
+
+    fn tool_start(id: &str) -> AgentEvent {
+        AgentEvent::ToolStart {
+            id: id.into(),
+            name: "lookup_events".into(),
+            input: json!({}),
+        }
+    }
+
+    fn tool_end(id: &str, status: ToolStatus) -> AgentEvent {
+        AgentEvent::ToolEnd {
+            id: id.into(),
+            name: "lookup_events".into(),
+            status,
+            duration_ms: 3,
+            output: "{}".into(),
+        }
+    }
+
+    fn thinking() -> AgentEvent {
+        AgentEvent::Status {
+            kind: crate::events::StatusKind::Thinking,
+            message: "reading the tool results".into(),
+            retry_in_secs: None,
+        }
+    }
+
+    #[test]
+    fn text_before_a_tool_call_stays_before_its_card_and_turns_stay_apart() {
+        let mut t = Transcript::default();
+        t.begin("what did alice do?");
+        for event in [
+            text("Let me "),
+            text("look that up."),
+            tool_start("t1"),
+            tool_end("t1", ToolStatus::Ok),
+            thinking(),
+            text("Alice was busy…"),
+        ] {
+            t.apply(&event);
+        }
+        let answer = &t.messages()[1];
+        assert_eq!(
+            answer.parts,
+            [
+                Part::Text {
+                    text: "Let me look that up.".into()
+                },
+                Part::Tool { id: "t1".into() },
+                Part::Text {
+                    text: "Alice was busy…".into()
+                },
+            ]
+        );
+        assert_eq!(answer.text(), "Let me look that up.\n\nAlice was busy…");
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json[1]["text"], "Let me look that up.\n\nAlice was busy…");
+        assert_eq!(
+            json[1]["parts"],
+            json!([
+                {"type": "text", "text": "Let me look that up."},
+                {"type": "tool", "id": "t1"},
+                {"type": "text", "text": "Alice was busy…"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_status_note_between_turns_separates_their_text() {
+        let mut t = Transcript::default();
+        t.begin("q");
+        for event in [text("First turn."), thinking(), text("Second turn.")] {
+            t.apply(&event);
+        }
+        assert_eq!(t.messages()[1].text(), "First turn.\n\nSecond turn.");
+        assert_eq!(t.messages()[1].parts.len(), 2);
+    }
+
+    #[test]
+    fn text_that_already_ends_a_paragraph_is_not_padded() {
+        let mut t = Transcript::default();
+        t.begin("q");
+        for event in [
+            text("Looking it up.\n\n"),
+            tool_start("a"),
+            tool_end("a", ToolStatus::Ok),
+            text("One line\n"),
+            tool_start("b"),
+            tool_end("b", ToolStatus::Ok),
+            text("Done."),
+        ] {
+            t.apply(&event);
+        }
+        assert_eq!(
+            t.messages()[1].text(),
+            "Looking it up.\n\nOne line\n\nDone."
+        );
+    }
+
+    #[test]
+    fn a_call_cancelled_before_it_started_still_gets_a_card() {
+        let mut t = Transcript::default();
+        t.begin("q");
+        t.apply(&text("Two lookups."));
+        t.apply(&tool_start("a"));
+        t.apply(&tool_end("b", ToolStatus::Cancelled));
+        t.close();
+        let answer = &t.messages()[1];
+        let ids: Vec<_> = answer.tools.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(answer.tools[1].status, Some(ToolStatus::Cancelled));
+        assert_eq!(answer.parts.len(), 3);
+    }
+
+    #[test]
+    fn errors_keep_their_kind() {
+        let mut t = Transcript::default();
+        t.begin("q");
+        t.apply(&AgentEvent::Error {
+            kind: crate::events::ErrorKind::McpUnavailable,
+            message: "MCP server `a` is unavailable: cannot reach http://10.0.0.1/mcp".into(),
+        });
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json[1]["errors"][0]["kind"], "mcp_unavailable");
+        assert!(
+            json[1]["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("10.0.0.1")
+        );
     }
 
     #[test]
@@ -181,7 +441,7 @@ mod tests {
         let kept = t.bound(450);
         assert!(kept <= 450);
         assert_eq!(t.messages().len() % 2, 0);
-        assert_eq!(t.messages().last().unwrap().text.len(), 100);
-        assert_eq!(t.messages()[0].text, "q6");
+        assert_eq!(t.messages().last().unwrap().text().len(), 100);
+        assert_eq!(t.messages()[0].text(), "q6");
     }
 }

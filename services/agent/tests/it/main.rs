@@ -12,3 +12,4 @@ mod hardening;
 mod helpers;
 mod mcp_client;
 mod sigv4;
+mod transcript_api;
