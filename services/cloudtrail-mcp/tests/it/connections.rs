@@ -45,7 +45,9 @@ async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
         assert!(started.elapsed() < Duration::from_secs(3), "{name}");
     }
     // The server still answers.
-    let fresh = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    let fresh = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
     assert_eq!(fresh.status(), 200);
 }
 
