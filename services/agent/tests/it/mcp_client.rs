@@ -324,3 +324,32 @@ async fn a_summary_larger_than_the_budget_reaches_bedrock_as_valid_json() {
         .unwrap_or_else(|e| panic!("Bedrock got cut JSON ({e}): …{}", &text[text.len() - 80..]));
     assert_eq!(summary.scanned, 3_000);
 }
+
+#[tokio::test]
+async fn a_principal_unknown_by_that_name_is_looked_up_among_those_active() {
+    let mcp = spawn_mcp().await;
+    let (history, events) = ask(
+        Arc::new(OfflineModel::default()),
+        Arc::new(toolbox(&[&mcp.url], "")),
+        "what did carol do in the last 3 days?",
+    )
+    .await;
+    // First by the name given, then everyone in the same window.
+    let inputs: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ToolStart { input, .. } => Some(input.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inputs.len(), 2, "{inputs:?}");
+    assert_eq!(inputs[0]["attribute_value"], "carol");
+    assert!(inputs[1].get("attribute_key").is_none(), "{}", inputs[1]);
+    assert_eq!(inputs[0]["start_time"], inputs[1]["start_time"]);
+    let answer = history.last().unwrap().text();
+    assert!(answer.contains("exact name **carol**"), "{answer}");
+    assert!(
+        answer.contains("what did carol@example.com do?"),
+        "{answer}"
+    );
+}

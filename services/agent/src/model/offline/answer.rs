@@ -135,6 +135,14 @@ pub fn period_line(intent: &Intent, tz: &TimeZone) -> String {
         (Lang::Ja, Unit::Days) => format!("過去{amount}日間"),
         (Lang::Ja, Unit::Weeks) => format!("過去{amount}週間"),
     };
+    // "the last 7 days" rather than "the last 168 hours".
+    let whole_days = |hours: i64| {
+        if hours > 24 && hours % 24 == 0 {
+            unit(Unit::Days, hours / 24)
+        } else {
+            unit(Unit::Hours, hours)
+        }
+    };
     let label = match (intent.period, intent.lang) {
         (Period::Today, Lang::En) => "today".to_owned(),
         (Period::Today, Lang::Ja) => "今日".to_owned(),
@@ -153,10 +161,10 @@ pub fn period_line(intent: &Intent, tz: &TimeZone) -> String {
         (Period::Last { amount, unit: u }, _) => unit(u, amount),
         (Period::Days { .. }, _) => String::new(),
         (Period::Default { hours }, Lang::En) => {
-            format!("{} (no period was named)", unit(Unit::Hours, hours))
+            format!("{} (no period was named)", whole_days(hours))
         }
         (Period::Default { hours }, Lang::Ja) => {
-            format!("{}（期間の指定なし）", unit(Unit::Hours, hours))
+            format!("{}（期間の指定なし）", whole_days(hours))
         }
     };
     match (intent.lang, label.is_empty()) {
@@ -181,7 +189,18 @@ fn service_name(event_source: &str) -> String {
 pub fn preface(intent: &Intent, tz: &TimeZone) -> String {
     let ja = intent.lang == Lang::Ja;
     let service = intent.service.as_deref().map(service_name);
+    let what = match (&intent.topic, &intent.action) {
+        (Topic::Overview { .. } | Topic::WhoDid { resource: None, .. }, Some(action)) => {
+            if ja {
+                format!("{} の呼び出しを調べます", md(action))
+            } else {
+                format!("Looking up calls to {}", md(action))
+            }
+        }
+        _ => String::new(),
+    };
     let what = match &intent.topic {
+        _ if !what.is_empty() => what,
         Topic::Activity { principal, .. } => {
             if ja {
                 format!("{} の操作を調べます", md(principal))
@@ -228,7 +247,52 @@ pub fn preface(intent: &Intent, tz: &TimeZone) -> String {
             }
         }
     };
-    format!("{what} — {}.\n\n", period_line(intent, tz))
+    let end = if ja { "。" } else { "." };
+    format!("{what} — {}{end}\n\n", period_line(intent, tz))
+}
+
+/// The line before the follow-up call that looks for the names active in the window.
+pub fn followup_preface(intent: &Intent) -> String {
+    let who = match &intent.topic {
+        Topic::Activity { principal, .. }
+        | Topic::Failures {
+            principal: Some(principal),
+        } => md(principal),
+        _ => String::new(),
+    };
+    match intent.lang {
+        Lang::En => format!(
+            "No events under the exact name **{who}**; looking at which principals were active.\n\n"
+        ),
+        Lang::Ja => format!(
+            "**{who}** という名前のイベントはありません。この期間に操作したプリンシパルを調べます。\n\n"
+        ),
+    }
+}
+
+/// The principal the question names, when the planner filtered by it.
+fn named_principal(intent: &Intent) -> Option<&str> {
+    match &intent.topic {
+        Topic::Activity { principal, .. }
+        | Topic::Failures {
+            principal: Some(principal),
+        } => Some(principal),
+        _ => None,
+    }
+}
+
+/// Whether `result` says the principal the question names made no call under that exact name
+/// (CloudTrail names an SSO user `carol@example.com`, an assumed role by its session): then the
+/// planner looks at who was active before it answers.
+pub fn no_such_principal(intent: &Intent, kind: ToolKind, result: &str, is_error: bool) -> bool {
+    if is_error || kind != ToolKind::Summarize || named_principal(intent).is_none() {
+        return false;
+    }
+    serde_json::from_str::<ActivitySummary>(result).is_ok_and(|s| {
+        s.scanned == 0
+            && s.filter
+                .is_some_and(|f| f.attribute_key == cloudtrail_contract::AttributeKey::Username)
+    })
 }
 
 /// The answer to a question the planner cannot answer offline: why, and phrasings it can.
@@ -355,7 +419,19 @@ pub fn compose(
 
 fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
     let ja = intent.lang == Lang::Ja;
+    if let Some(principal) = named_principal(intent)
+        && s.filter.is_none()
+    {
+        return unknown_principal(intent, s, principal);
+    }
+    // A summary of one API action ("how many times was DeleteBucket called?") is answered with
+    // its counts and callers, whatever verb the question used.
+    let one_action = s
+        .filter
+        .as_ref()
+        .is_some_and(|f| f.attribute_key == cloudtrail_contract::AttributeKey::EventName);
     let mut out = match &intent.topic {
+        Topic::Overview { verb: Some(_) } if one_action => activity(intent, s, None, None, tz),
         Topic::WhoDid { verb, .. } | Topic::Overview { verb: Some(verb) } => {
             who_did_summary(s, *verb, ja, tz)
         }
@@ -521,11 +597,19 @@ fn activity(
     let mut out = String::new();
     let who = principal.map(md);
     // The service the question names, when the tool was not filtered by it.
-    let service = intent
-        .service
-        .as_deref()
-        .filter(|_| principal.is_some() || s.filter.is_some());
-    let where_ = intent.service.as_deref().map(service_name);
+    let service = intent.service.as_deref().filter(|_| principal.is_some());
+    // What the summary was filtered by, when not by the principal: named in the first line.
+    let subject_filter =
+        s.filter
+            .as_ref()
+            .filter(|_| principal.is_none())
+            .map(|f| match f.attribute_key {
+                cloudtrail_contract::AttributeKey::EventSource => service_name(&f.attribute_value),
+                _ => md(&f.attribute_value),
+            });
+    let by_action = s.filter.as_ref().is_some_and(|f| {
+        principal.is_none() && f.attribute_key == cloudtrail_contract::AttributeKey::EventName
+    });
     if s.scanned == 0 {
         return match (ja, who) {
             (false, Some(p)) => format!("No CloudTrail events for **{p}** in this window."),
@@ -539,9 +623,9 @@ fn activity(
     let first = local(s.first_seen.as_deref().unwrap_or(""), tz);
     let last = local(s.last_seen.as_deref().unwrap_or(""), tz);
     if ja {
-        let subject = match (&who, &where_) {
+        let subject = match (&who, &subject_filter) {
             (Some(p), _) => format!("**{p}** の"),
-            (None, Some(svc)) if s.filter.is_some() => format!("**{svc}** の"),
+            (None, Some(f)) => format!("**{f}** の"),
             _ => String::new(),
         };
         let scanned = ken(s.scanned, lower);
@@ -550,16 +634,26 @@ fn activity(
             "{subject}イベントは **{scanned}**（読み取り {read}、書き込み {write}、失敗 {failed}）。最初 {first}、最後 {last}。\n"
         );
     } else {
-        let subject = match (&who, &where_) {
-            (Some(p), _) => format!("**{p}** made "),
-            (None, Some(svc)) if s.filter.is_some() => format!("In **{svc}** there were "),
-            _ => "There were ".into(),
-        };
         let scanned = number(s.scanned, lower);
-        let _ = writeln!(
-            out,
-            "{subject}**{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
-        );
+        let _ = match (&who, &subject_filter) {
+            (None, Some(action)) if by_action => writeln!(
+                out,
+                "**{action}** was called **{scanned} time{}** ({failed} failed), first at {first}, last at {last}.\n",
+                if s.scanned == 1 { "" } else { "s" }
+            ),
+            (Some(p), _) => writeln!(
+                out,
+                "**{p}** made **{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
+            ),
+            (None, Some(svc)) => writeln!(
+                out,
+                "In **{svc}** there were **{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
+            ),
+            (None, None) => writeln!(
+                out,
+                "There were **{scanned} calls** ({read} read, {write} write, {failed} failed), first at {first}, last at {last}.\n"
+            ),
+        };
     }
     if let Some(source) = service {
         let calls = s
@@ -738,6 +832,57 @@ fn who_did_summary(s: &ActivitySummary, verb: Verb, ja: bool, tz: &TimeZone) -> 
     out
 }
 
+/// A principal with no events under the name the question gave, from a summary of everyone
+/// active in the same window.
+fn unknown_principal(intent: &Intent, s: &ActivitySummary, principal: &str) -> String {
+    let ja = intent.lang == Lang::Ja;
+    let wanted = principal.to_lowercase();
+    let similar: Vec<&Count> = s
+        .by_principal
+        .iter()
+        .filter(|c| {
+            let key = c.key.to_lowercase();
+            key.contains(&wanted) || wanted.contains(&key)
+        })
+        .collect();
+    let who = md(principal);
+    let active = counts(&s.by_principal, 8);
+    match (ja, similar.first()) {
+        (false, Some(best)) => format!(
+            "No CloudTrail events under the exact name **{who}** in this window. Principals active then whose name contains it: {}.\n\nAsk again with the full name, e.g. “what did {} do?”\n",
+            similar
+                .iter()
+                .map(|c| format!("**{}** ({})", md(&c.key), c.count))
+                .collect::<Vec<_>>()
+                .join(", "),
+            md(&best.key)
+        ),
+        (false, None) if s.scanned == 0 => {
+            format!("No CloudTrail events for **{who}**, nor for anyone else, in this window.")
+        }
+        (false, None) => format!(
+            "No CloudTrail events for **{who}** in this window. The most active principals then: {active}.\n"
+        ),
+        (true, Some(best)) => format!(
+            "この期間に **{who}** という名前のイベントはありません。名前にそれを含むプリンシパル: {}。\n\n正確な名前で聞き直してください（例:「{} は何をした？」）。\n",
+            similar
+                .iter()
+                .map(|c| format!("**{}** ({})", md(&c.key), c.count))
+                .collect::<Vec<_>>()
+                .join("、"),
+            md(&best.key)
+        ),
+        (true, None) if s.scanned == 0 => {
+            format!(
+                "この期間に **{who}** のイベントはなく、ほかのプリンシパルのイベントもありません。"
+            )
+        }
+        (true, None) => format!(
+            "この期間に **{who}** の CloudTrail イベントはありません。操作の多かったプリンシパル: {active}。\n"
+        ),
+    }
+}
+
 fn unresolved(
     intent: &Intent,
     s: &ActivitySummary,
@@ -790,12 +935,11 @@ fn event_row(e: &CompactEvent, tz: &TimeZone) -> Vec<String> {
         md(who),
         md(&e.event_name),
         md(e.source_ip.as_deref().unwrap_or("")),
-        match &e.error_code {
-            Some(code) => md(&format!(
-                "{code} {}",
-                e.error_message.as_deref().unwrap_or("")
-            )),
-            None => "ok".into(),
+        match (&e.error_code, e.error_message.as_deref()) {
+            // Some services repeat the code as the message ("Failed authentication").
+            (Some(code), Some(message)) if message != code => md(&format!("{code} {message}")),
+            (Some(code), _) => md(code),
+            (None, _) => "ok".into(),
         },
     ]
 }
@@ -991,6 +1135,7 @@ mod tests {
         let tz = TimeZone::get("Asia/Tokyo").unwrap();
         let intent = parse("what did alice do yesterday?", now(), &tz);
         let result = summary(json!({"scanned": 3, "read_events": 1, "write_events": 2,
+            "filter": {"attribute_key": "Username", "attribute_value": "alice"},
             "failed_events": 1, "first_seen": "2026-11-24T00:12:00Z",
             "last_seen": "2026-11-24T05:00:00Z",
             "by_service": [{"key": "s3.amazonaws.com", "count": 3}],
@@ -1154,6 +1299,7 @@ mod tests {
     fn counts_by_principal_and_family_are_answered_from_the_summary() {
         let tz = TimeZone::UTC;
         let result = summary(json!({"scanned": 42, "read_events": 40, "write_events": 2,
+            "filter": {"attribute_key": "Username", "attribute_value": "bob"},
             "first_seen": "2026-11-24T01:00:00Z", "last_seen": "2026-11-24T09:00:00Z",
             "by_service": [{"key": "s3.amazonaws.com", "count": 30}, {"key": "ec2.amazonaws.com", "count": 12}],
             "write_actions": [line("2026-11-24T09:00:00Z", "DeleteBucket", "bob", None),
@@ -1171,6 +1317,58 @@ mod tests {
             text.contains("DeleteBucket ×1") && !text.contains("PutBucketPolicy"),
             "{text}"
         );
+    }
+
+    /// "carol" has no events under that name; the planner looks at who was active and says
+    /// which name to use, instead of "no events".
+    #[test]
+    fn a_principal_unknown_by_that_exact_name_gets_the_names_that_exist() {
+        let tz = TimeZone::UTC;
+        let intent = parse("what did carol do yesterday?", now(), &tz);
+        let none =
+            summary(json!({"filter": {"attribute_key": "Username", "attribute_value": "carol"}}));
+        assert!(no_such_principal(
+            &intent,
+            ToolKind::Summarize,
+            &none,
+            false
+        ));
+        let everyone = summary(json!({"scanned": 90, "read_events": 90,
+            "by_principal": [{"key": "alice", "count": 50}, {"key": "carol@example.com", "count": 40}]}));
+        assert!(!no_such_principal(
+            &intent,
+            ToolKind::Summarize,
+            &everyone,
+            false
+        ));
+        let text = compose(&intent, ToolKind::Summarize, &everyone, false, &tz);
+        assert!(text.contains("exact name **carol**"), "{text}");
+        assert!(text.contains("**carol@example.com** (40)"), "{text}");
+        assert!(text.contains("what did carol@example.com do?"), "{text}");
+        let nobody = parse("what did dave do yesterday?", now(), &tz);
+        let text = compose(&nobody, ToolKind::Summarize, &everyone, false, &tz);
+        assert!(text.contains("No CloudTrail events for **dave**"), "{text}");
+        assert!(text.contains("alice (50)"), "{text}");
+    }
+
+    #[test]
+    fn one_named_action_is_counted_with_its_callers() {
+        let tz = TimeZone::UTC;
+        let intent = parse(
+            "How many times was DeleteBucket called this week?",
+            now(),
+            &tz,
+        );
+        let result = summary(json!({"scanned": 4, "write_events": 4,
+            "filter": {"attribute_key": "EventName", "attribute_value": "DeleteBucket"},
+            "first_seen": "2026-11-23T01:00:00Z", "last_seen": "2026-11-24T09:00:00Z",
+            "by_principal": [{"key": "alice", "count": 3}, {"key": "bob", "count": 1}]}));
+        let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+        assert!(
+            text.starts_with("**DeleteBucket** was called **4 times**"),
+            "{text}"
+        );
+        assert!(text.contains("alice (3), bob (1)"), "{text}");
     }
 
     #[test]

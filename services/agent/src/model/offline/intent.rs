@@ -70,9 +70,14 @@ impl Verb {
         }
     }
 
-    /// Whether `event_name` belongs to this family.
+    /// Whether `event_name` belongs to this family. "Change" is any write: an administrator who
+    /// asks what changed means created and deleted things too, so it is every call whose name
+    /// is not a read's.
     pub fn matches(self, event_name: &str) -> bool {
-        self.prefixes().iter().any(|p| event_name.starts_with(p))
+        match self {
+            Verb::Change => !READ_PREFIXES.iter().any(|p| event_name.starts_with(p)),
+            _ => self.prefixes().iter().any(|p| event_name.starts_with(p)),
+        }
     }
 
     /// The family's name in an answer.
@@ -95,6 +100,12 @@ impl Verb {
         }
     }
 }
+
+/// Event names of read-only calls start with one of these.
+const READ_PREFIXES: &[&str] = &[
+    "Get", "List", "Describe", "Head", "Lookup", "Search", "Scan", "Query", "BatchGet", "Select",
+    "Decrypt", "Check", "Validate", "Estimate", "Preview", "View", "Test",
+];
 
 /// Why the offline planner cannot answer a question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +198,8 @@ pub struct Intent {
     pub topic: Topic,
     /// The AWS service the question names, as a CloudTrail event source (`s3.amazonaws.com`).
     pub service: Option<String>,
+    /// The API action the question names (`DeleteBucket`, `ConsoleLogin`).
+    pub action: Option<String>,
     /// The question asks how many.
     pub count: bool,
     pub period: Period,
@@ -220,10 +233,13 @@ static PAST_WEEK: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\b(?:past|last)\s+(?:seven\s+days|week\s+or\s+so)\b|\b(?:the|this)\s+past\s+week\b|\bpast\s+week\b|\bover\s+the\s+(?:last|past)\s+week\b",
     )
 });
-static ISO_DATE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{4})[-/](\d{1,2})[-/](\d{1,2})\b"));
+// `(?-u:\b)`: ASCII word boundaries, since a Japanese character next to an ASCII token is a
+// Unicode word character ("2026-11-20の", "i-0a1b2c3dを").
+static ISO_DATE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?-u:\b)(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?-u:\b)"));
 static JA_DATE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?:(\d{4})年\s*)?(\d{1,2})月\s*(\d{1,2})日"));
-static SLASH_DATE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{1,2})/(\d{1,2})\b"));
+static SLASH_DATE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)(\d{1,2})/(\d{1,2})(?-u:\b)"));
 static MONTH_NAME_DATE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b",
@@ -244,8 +260,11 @@ static LOGIN: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\bconsole\s*log-?ins?\b|\blog(?:ged|ging)?[\s-]?(?:in|on)(?:to)?\b|\blog-?ins?\b|\blog-?ons?\b|\bsign(?:ed|ing|s)?[\s-]?(?:in|on)(?:to)?s?\b|\bconsolelogin\b|ログイン|サインイン|ログオン",
     )
 });
-static WHO: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\bwho(?:m|se)?\b|誰|だれ|どのユーザー|どのプリンシパル|どなた"));
+static WHO: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\bwho(?:m|se)?\b|誰|だれ|どのユーザー|どのプリンシパル|どなた|した(?:ユーザー|人|者|の)(?:は|を)",
+    )
+});
 static FAILED: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i)\b(?:denied|deny|denies|failed|fail|fails|failures?|failing|errors?|erroring|errored|unauthori[sz]ed|forbidden|rejected|blocked|throttled)\b|access\s*denied|拒否|失敗|エラー|権限(?:が|の)?(?:不足|ない|なかった|エラー)|弾かれ|スロットリング",
@@ -271,11 +290,25 @@ static STATE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^\s*(?:is|are)\s+(?:(?:there|any)\b)?|^\s*(?:does|do|can|could|should|will|would|how\s+(?:do|can|should)\s+(?:i|we))\b|\bcurrently\b|\bright\s+now\b|\bcurrent\s+(?:state|config\w*|settings?|policy)\b|現在の|今の(?:設定|状態)|(?:されて|になって)(?:いますか|いる[?？]?$)|どうすれば|方法",
     )
 });
+/// Questions about the state of a thing, whoever they name ("is MFA enabled for alice?",
+/// "bobのアクセスキーは有効ですか？"): CloudTrail records calls, not states.
+static STATE_STRONG: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^\s*(?:is|are|does|do)\b.*\b(?:enabled|disabled|active|inactive|public|private|encrypted|running|allowed|configured|compliant|exposed|valid|expired|have\s+(?:mfa|access|permissions?|admin\w*|rights|a\s+policy))\b|(?:有効|無効|公開|暗号化|存在|期限切れ)(?:されて|になって)?(?:います|です|でしょう)か|(?:権限|アクセス権)(?:は|が|を)(?:あります|持って)",
+    )
+});
+/// An API action named as such: `DeleteBucket`, `ConsoleLogin`, `AttachRolePolicy`.
+static ACTION: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?-u:\b)((?:Create|Delete|Put|Get|List|Describe|Update|Modify|Attach|Detach|Run|Start|Stop|Terminate|Remove|Add|Set|Assume|Console|Authorize|Revoke|Enable|Disable|Associate|Disassociate|Tag|Untag|Invoke|Decrypt|Encrypt|Generate|Rotate|Reset|Change|Register|Deregister|Import|Export|Copy|Restore|Reboot|Upload|Execute|Lookup|Batch|Replace|Publish|Send|Receive)[A-Z][A-Za-z0-9]*)(?-u:\b)",
+    )
+});
+
 /// "is there", "are there any": questions about events, not state.
 static THERE_ARE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^\s*(?:is|are)\s+there\b"));
 static OVERVIEW: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\bwhat\s+(?:happened|changed|went\s+on|has\s+happened|is\s+going\s+on|'s\s+been\s+(?:happening|going\s+on))\b|\bactivit(?:y|ies)\b|\bsummar\w*|\boverview\b|\bevents?\b|\b(?:api\s+)?calls?\b|\brequests\b|\banything\s+(?:unusual|suspicious|new|odd)\b|\bsuspicious\b|\bunusual\b|\bchanges?\b|\bactions\b|\boperations\b|何があ|何が起|何をし|何した|何を|操作|アクティビティ|概要|まとめ|集計|イベント|変更|呼び出し|出来事|動き|不審|怪し|活動",
+        r"(?i)\bwhat\s+(?:happened|changed|went\s+on|has\s+happened|is\s+going\s+on|'s\s+been\s+(?:happening|going\s+on))\b|\bactivit(?:y|ies)\b|\bsummar\w*|\boverview\b|\bevents?\b|\b(?:api\s+)?calls?\b|\brequests\b|\banything\s+(?:unusual|suspicious|new|odd)\b|\bsuspicious\b|\bunusual\b|\bchanges?\b|\bactions\b|\boperations\b|\bregions?\b|\bip\s+address(?:es)?\b|\bsource\s+ips?\b|\bservices?\b|\bprincipals?\b|\bmost\s+active\b|\bbusiest\b|何があ|何が起|何をし|何した|何を|操作|アクティビティ|概要|まとめ|集計|イベント|変更|呼び出し|出来事|動き|不審|怪し|活動|リージョン|送信元|サービス|一番多|最も多",
     )
 });
 
@@ -311,7 +344,7 @@ static VERBS: LazyLock<Vec<(Verb, Regex)>> = LazyLock::new(|| {
         ),
         (
             Verb::Change,
-            r"(?i)\b(?:chang|modif|updat|edit|alter|tweak|reconfigur|rotat|renam|replac)|\b(?:put|puts|set|tag|tagged|touch|touched)\b|変更|更新|編集|修正|設定|書き換|差し替|いじ|アップデート|モディファイ|チェンジ|タグ付け",
+            r"(?i)\b(?:chang|modif|updat|edit|alter|tweak|reconfigur|rotat|renam|replac)|\b(?:put|puts|set|tag|tagged|touch|touched|open|opened|expos\w*)\b|変更|更新|編集|修正|設定|書き換|差し替|いじ|アップデート|モディファイ|チェンジ|タグ付け",
         ),
     ]
     .into_iter()
@@ -576,6 +609,60 @@ const STOP_WORDS: &[&str] = &[
     "your",
 ];
 
+/// Kinds of resources: generic nouns, never a name on their own ("the trail", "access keys").
+const KIND_WORDS: &[&str] = &[
+    "trail",
+    "trails",
+    "key",
+    "keys",
+    "group",
+    "groups",
+    "function",
+    "functions",
+    "stack",
+    "stacks",
+    "table",
+    "tables",
+    "queue",
+    "queues",
+    "topic",
+    "topics",
+    "secret",
+    "secrets",
+    "volume",
+    "volumes",
+    "snapshot",
+    "snapshots",
+    "image",
+    "images",
+    "cluster",
+    "clusters",
+    "database",
+    "databases",
+    "region",
+    "regions",
+    "ip",
+    "ips",
+    "address",
+    "addresses",
+    "mfa",
+    "password",
+    "credentials",
+    "token",
+    "tokens",
+    "certificate",
+    "certificates",
+    "alarm",
+    "alarms",
+    "rule",
+    "rules",
+    "subnet",
+    "subnets",
+    "network",
+    "repository",
+    "repositories",
+];
+
 /// Nouns that, after a name-like word, make it a description ("the CI role", "deploy bot").
 const DESCRIPTOR_NOUNS: &[&str] = &[
     "role",
@@ -608,6 +695,7 @@ fn name_like(word: &str) -> bool {
     let lower = word.to_ascii_lowercase();
     !lower.is_empty()
         && !STOP_WORDS.contains(&lower.as_str())
+        && !KIND_WORDS.contains(&lower.as_str())
         && service_source(&lower).is_none()
         && word.chars().any(|c| c.is_ascii_alphabetic())
         && !ISO_DATE.is_match(word)
@@ -642,6 +730,13 @@ enum Who {
 /// names make a description, which the planner cannot resolve to one principal.
 fn read_slot(slot: &str) -> Option<Who> {
     let words: Vec<&str> = slot.split_whitespace().map(clean).collect();
+    // "has the trail been stopped": the slot of a passive is what was acted on, not who acted.
+    if words
+        .iter()
+        .any(|w| matches!(w.to_ascii_lowercase().as_str(), "been" | "being"))
+    {
+        return None;
+    }
     // "the user alice", "IAM user bob", "principal carol@example.com": the kind before a name.
     let mut rest: &[&str] = &words;
     while let [first, tail @ ..] = rest
@@ -684,17 +779,27 @@ fn is_descriptor(word: &str) -> bool {
     DESCRIPTOR_NOUNS.contains(&word.to_ascii_lowercase().as_str())
 }
 
-/// Verbs that end a principal slot in "what did <slot> <verb>".
-const SLOT_END: &str = r"(?:do|done|doing|make|made|run|ran|call|called|access|accessed|touch|touched|perform|performed|send|sent|use|used|change|changed|delete|deleted|create|created|modify|modified|update|updated|attach|attached|detach|detached|remove|removed|stop|stopped|start|started|launch|launched|terminate|terminated|edit|edited|log|logged|sign|signed|try|tried)";
+/// Verbs that end a principal slot in "what did <slot> <verb>": a description of several words
+/// ("the CI role") is read up to one of these.
+const SLOT_END: &str = r"(?:do|done|doing|make|made|run|ran|call|called|access|accessed|touch|touched|perform|performed|send|sent|use|used|change|changed|delete|deleted|create|created|modify|modified|update|updated|attach|attached|detach|detached|remove|removed|stop|stopped|start|started|launch|launched|terminate|terminated|edit|edited|log|logged|sign|signed|try|tried|deploy|deployed|push|pushed|write|wrote|read|configure|configured|fix|fixed|upload|uploaded|download|downloaded|install|installed|grant|granted|revoke|revoked|rotate|rotated|tag|tagged|provision|provisioned|invoke|invoked|assume|assumed|list|listed|view|viewed|open|opened|destroy|destroyed|rename|renamed|reboot|rebooted|restart|restarted|disable|disabled|enable|enabled|execute|executed|apply|applied|break|broke|get|got|have|had|see|saw|hit|cause|caused|trigger|triggered)";
+
+/// A determiner a slot may start with, kept in it ("our deploy pipeline"): without it the lazy
+/// slot would stop at the determiner when the next word is also a verb ("our" + "deploy").
+const DETERMINER: &str = r"(?:(?:the|our|my|your|their|this|that)\s+)?";
 
 static SLOT_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         // what did alice do / what has the CI role changed
-        format!(r"(?i)\bwhat\s+(?:else\s+)?(?:did|has|have|had)\s+(.+?)\s+{SLOT_END}\b"),
-        // how many API calls did bob make / how many buckets has alice deleted
-        format!(r"(?i)\bhow\s+(?:many|often)\b.*?\b(?:did|has|have|does|do)\s+(.+?)\s+{SLOT_END}\b"),
+        format!(r"(?i)\bwhat\s+(?:else\s+)?(?:did|has|have|had)\s+({DETERMINER}.+?)\s+{SLOT_END}\b"),
+        // how many API calls did bob make / which buckets did alice delete / what changes has
+        // carol made
+        format!(
+            r"(?i)\b(?:how\s+(?:many|often)|which|what)\b.*?\b(?:did|has|have|does|do)\s+({DETERMINER}.+?)\s+{SLOT_END}\b"
+        ),
         // did root log in / has carol made changes / does bob ...
-        format!(r"(?i)^\s*(?:did|has|have|does|do)\s+(.+?)\s+{SLOT_END}\b"),
+        format!(r"(?i)^\s*(?:did|has|have|does|do)\s+({DETERMINER}.+?)\s+{SLOT_END}\b"),
+        // what did alice <any verb>: one word, whatever the verb
+        r"(?i)\bwhat\s+(?:else\s+)?(?:did|has|have|had)\s+(?:the\s+)?(?:user\s+)?(\S+)\s+[a-z]+".to_owned(),
         // show what alice did
         r"(?i)\bwhat\s+(\S+)\s+(?:did|does|has\s+done|had\s+done|was\s+doing|changed|deleted|created|modified|touched)\b".to_owned(),
         // investigate what alice did / investigate bob
@@ -710,7 +815,9 @@ static SLOT_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 static WORD_PATTERNS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         r"(?i)(\S+)'s\s+(?:activity|actions|calls|api|events|changes|operations|work|history|logins?|requests)",
-        r"(?i)\b(?:activity|actions|calls|done|did|made|changes|events|operations|performed|doing|requests|logins?)\s+(?:of|by|for|from)\s+((?:(?:the|our|my)\s+)?(?:(?:iam\s+)?user\s+|principal\s+)?\S+(?:\s+\S+)?)",
+        r"(?i)\b(?:activit(?:y|ies)|actions?|calls?|done|did|made|changes?|events?|operations?|performed|doing|requests?|logins?|sign-?ins?|errors?|failures?|denials?|anything|something|everything)\s+(?:of|by|for|from)\s+((?:(?:the|our|my)\s+)?(?:(?:iam\s+)?user\s+|principal\s+)?\S+(?:\s+\S+)?)",
+        // every API call alice made / the changes bob performed
+        r"(?i)\b(?:calls?|actions?|changes?|events?|requests?|operations?|errors?)\s+((?:the\s+)?\S+)\s+(?:made|did|performed|ran|executed|sent|triggered|caused|got|hit)\b",
         r"(?i)\b(?:iam\s+)?user\s+(\S+)",
         r"(?i)\bprincipal\s+(\S+)",
     ]
@@ -815,7 +922,7 @@ static JA_KIND: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Names made of lower-case words joined by hyphens (`bob-old-logs`, `i-0a1b2c3d`).
 static NAME_LIKE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b([a-z0-9][a-z0-9._]*-[a-z0-9._-]*[a-z0-9])\b"));
+    LazyLock::new(|| re(r"(?-u:\b)([a-z0-9][a-z0-9._]*-[a-z0-9._-]*[a-z0-9])(?-u:\b)"));
 
 /// Whether a word is shaped like a resource id rather than a person (`i-0a1b...`, `arn:...`).
 fn looks_like_resource(word: &str) -> bool {
@@ -949,10 +1056,25 @@ fn period(question: &str, today: Date) -> Option<Period> {
     {
         return Some(Period::DayBeforeYesterday);
     }
-    if has(&["yesterday"]) || question.contains("昨日") {
+    if has(&["weekend"]) || question.contains("週末") {
+        // The most recent Saturday and Sunday (this one, so far, on a weekend).
+        let offset = i64::from(today.weekday().to_monday_zero_offset());
+        let saturday = today
+            .checked_sub(Span::new().days(if offset >= 5 { offset - 5 } else { offset + 2 }))
+            .ok()?;
+        let sunday = saturday.checked_add(Span::new().days(1)).ok()?;
+        return Some(Period::Days {
+            first: saturday,
+            last: sunday.min(today),
+        });
+    }
+    if has(&["yesterday"]) || question.contains("昨日") || question.contains("きのう") {
         return Some(Period::Yesterday);
     }
-    if has(&["today", "so far this day"]) || question.contains("今日") || question.contains("本日")
+    if has(&["today", "so far this day"])
+        || question.contains("今日")
+        || question.contains("本日")
+        || question.contains("きょう")
     {
         return Some(Period::Today);
     }
@@ -1148,6 +1270,7 @@ pub fn parse(question: &str, now: Timestamp, tz: &TimeZone) -> Intent {
     Intent {
         lang,
         service: service(question),
+        action: ACTION.captures(question).map(|caps| caps[1].to_owned()),
         count: COUNT.is_match(question),
         topic,
         period,
@@ -1178,6 +1301,9 @@ fn topic(question: &str) -> Topic {
     if METRICS.is_match(question) {
         return unsupported(Unsupported::Metrics);
     }
+    if STATE_STRONG.is_match(question) {
+        return unsupported(Unsupported::State);
+    }
     let verb = verb(question);
     let who = principal(question);
     let named = match &who {
@@ -1204,7 +1330,13 @@ fn topic(question: &str) -> Topic {
         None => {}
     }
     let state = STATE.is_match(question) && !THERE_ARE.is_match(question);
-    if !state && (verb.is_some() || OVERVIEW.is_match(question) || service(question).is_some()) {
+    if !state
+        && (verb.is_some()
+            || WHO.is_match(question)
+            || OVERVIEW.is_match(question)
+            || service(question).is_some()
+            || ACTION.is_match(question))
+    {
         return Topic::Overview { verb };
     }
     if state {
@@ -1556,6 +1688,103 @@ mod tests {
     }
 
     #[test]
+    fn principals_are_found_whatever_the_verb_and_ascii_names_next_to_japanese_are_whole() {
+        assert_eq!(
+            p("What did github-actions-deploy deploy last week?").topic,
+            activity("github-actions-deploy")
+        );
+        assert_eq!(
+            p("Which calls did bob make from IP 198.51.100.23?").topic,
+            activity("bob")
+        );
+        assert_eq!(
+            p("what did the CI role deploy on Monday?").topic,
+            Topic::Unresolved {
+                description: "the CI role".into(),
+                verb: None
+            }
+        );
+        // A Japanese character right after an ASCII name or date is not part of a word with it.
+        assert_eq!(
+            p("i-0a1b2c3d4e5f60718を停止したのは誰？").topic,
+            Topic::WhoDid {
+                verb: Verb::Stop,
+                resource: Some("i-0a1b2c3d4e5f60718".into())
+            }
+        );
+        let w = p("2026-11-20のaliceの操作");
+        assert_eq!(w.start, ts("2026-11-19T15:00:00Z"));
+        // An API action named as such narrows to it.
+        let intent = p("How many times was DeleteBucket called this month?");
+        assert_eq!(intent.action.as_deref(), Some("DeleteBucket"));
+        assert!(intent.count);
+        // "Change" is any write, not only Put/Update.
+        assert!(Verb::Change.matches("CreateBucket") && Verb::Change.matches("DeleteRole"));
+        assert!(!Verb::Change.matches("ListBuckets") && !Verb::Change.matches("GetObject"));
+    }
+
+    #[test]
+    fn more_phrasings_of_who_and_when() {
+        assert_eq!(
+            p("Show me every API call alice made on November 23").topic,
+            activity("alice")
+        );
+        assert_eq!(
+            p("Any errors from github-actions-deploy today?").topic,
+            Topic::Failures {
+                principal: Some("github-actions-deploy".into())
+            }
+        );
+        assert_eq!(
+            p("How many denied calls did bob have last week?").topic,
+            Topic::Failures {
+                principal: Some("bob".into())
+            }
+        );
+        // A passive's subject is what was acted on.
+        assert_eq!(
+            p("Has the CloudTrail trail been stopped?").topic,
+            Topic::Overview {
+                verb: Some(Verb::Stop)
+            }
+        );
+        // "who" with a verb the table does not know: who was active.
+        assert_eq!(
+            p("Who has been assuming roles this week?").topic,
+            Topic::Overview { verb: None }
+        );
+        assert_eq!(
+            p("先月一番多く API を呼んだのは誰？").topic,
+            Topic::Overview { verb: None }
+        );
+        assert_eq!(
+            p("What regions were used yesterday?").topic,
+            Topic::Overview { verb: None }
+        );
+        assert!(matches!(
+            p("ポリシーをデタッチしたユーザーは？").topic,
+            Topic::WhoDid {
+                verb: Verb::Detach,
+                ..
+            }
+        ));
+        // Hiragana day words, and the weekend (Wednesday 25 Nov: Sat 21 and Sun 22 Nov).
+        assert_eq!(
+            p("alice がきのう削除したものは？").period,
+            Period::Yesterday
+        );
+        let w = p("先週末に何か変更はありましたか？");
+        assert_eq!(
+            (w.start, w.end),
+            (ts("2026-11-20T15:00:00Z"), ts("2026-11-22T15:00:00Z"))
+        );
+        assert_eq!(
+            p("What changed in the account over the weekend?").period,
+            w.period
+        );
+    }
+
+    #[test]
     fn questions_outside_cloudtrail_are_unsupported_not_summarised() {
         let reason = |q: &str| match p(q).topic {
             Topic::Unsupported { reason } => reason,
@@ -1576,6 +1805,13 @@ mod tests {
         );
         assert_eq!(reason("is bob-old-logs public?"), Unsupported::State);
         assert_eq!(reason("how do I rotate an access key?"), Unsupported::State);
+        // A state question is one whoever it names.
+        assert_eq!(reason("Is MFA enabled for alice?"), Unsupported::State);
+        assert_eq!(reason("does bob have admin access?"), Unsupported::State);
+        assert_eq!(
+            reason("bobのアクセスキーは有効ですか？"),
+            Unsupported::State
+        );
         assert_eq!(reason("tell me a joke"), Unsupported::NotUnderstood);
         assert_eq!(reason("こんにちは"), Unsupported::NotUnderstood);
         // Event questions that start like state questions are still event questions.

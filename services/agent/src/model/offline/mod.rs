@@ -50,13 +50,26 @@ impl ToolKind {
 
 /// The tool call that answers `intent`, or `None` when no tool can.
 pub fn plan(intent: &Intent) -> Option<(ToolKind, Value)> {
+    plan_with(intent, false)
+}
+
+/// The call for a principal that had no events under the name the question gave: the same
+/// window unfiltered, to say which names were active (`answer` reads it so: a summary without
+/// the filter the question implied).
+fn plan_who_was_active(intent: &Intent) -> Option<(ToolKind, Value)> {
+    plan_with(intent, true)
+}
+
+fn plan_with(intent: &Intent, unfiltered: bool) -> Option<(ToolKind, Value)> {
     let time = |t: jiff::Timestamp| Some(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     let (start_time, end_time) = (time(intent.start), time(intent.end));
     let filter = |key: AttributeKey, value: &str| (Some(key), Some(value.to_owned()));
-    // Without a principal, a service the question names narrows the summary.
-    let by_service = || match &intent.service {
-        Some(source) => filter(AttributeKey::EventSource, source),
-        None => (None, None),
+    // Without a principal, an API action or else a service the question names narrows the
+    // summary (one attribute only: LookupEvents takes one).
+    let by_service = || match (&intent.action, &intent.service) {
+        (Some(action), _) => filter(AttributeKey::EventName, action),
+        (None, Some(source)) => filter(AttributeKey::EventSource, source),
+        (None, None) => (None, None),
     };
     let summarize = |(attribute_key, attribute_value)| {
         let args = SummarizeActivityArgs {
@@ -81,6 +94,9 @@ pub fn plan(intent: &Intent) -> Option<(ToolKind, Value)> {
         };
         (ToolKind::Lookup, to_value(&args))
     };
+    if unfiltered {
+        return Some(summarize((None, None)));
+    }
     Some(match &intent.topic {
         Topic::Activity { principal, .. } => summarize(filter(AttributeKey::Username, principal)),
         Topic::Failures {
@@ -180,13 +196,21 @@ impl Model for OfflineModel {
             stop,
             usage: Usage::default(),
         };
-        if let Some((name, result, is_error)) = pending_result(request.messages) {
-            let kind = ToolKind::of(name).unwrap_or(ToolKind::Summarize);
-            let text = answer::compose(&intent, kind, result, is_error, request.timezone);
-            self.stream(&text, on_text).await;
-            return Ok(reply(text, StopReason::EndTurn));
-        }
-        let Some((kind, input)) = plan(&intent) else {
+        let (planned, followup) = match pending_result(request.messages) {
+            Some((name, result, is_error)) => {
+                let kind = ToolKind::of(name).unwrap_or(ToolKind::Summarize);
+                if answer::no_such_principal(&intent, kind, result, is_error) {
+                    // Once: the follow-up's answer is unfiltered, so it never asks again.
+                    (plan_who_was_active(&intent), true)
+                } else {
+                    let text = answer::compose(&intent, kind, result, is_error, request.timezone);
+                    self.stream(&text, on_text).await;
+                    return Ok(reply(text, StopReason::EndTurn));
+                }
+            }
+            None => (plan(&intent), false),
+        };
+        let Some((kind, input)) = planned else {
             let text = match intent.topic {
                 Topic::Unsupported { reason } => answer::unsupported(&intent, reason),
                 _ => String::new(),
@@ -209,7 +233,11 @@ impl Model for OfflineModel {
             self.stream(&text, on_text).await;
             return Ok(reply(text, StopReason::EndTurn));
         };
-        let preface = answer::preface(&intent, request.timezone);
+        let preface = if followup {
+            answer::followup_preface(&intent)
+        } else {
+            answer::preface(&intent, request.timezone)
+        };
         self.stream(&preface, on_text).await;
         let id = format!("tooluse_{}", uuid::Uuid::new_v4().simple());
         Ok(ModelTurn {
@@ -224,5 +252,41 @@ impl Model for OfflineModel {
             stop: StopReason::ToolUse,
             usage: Usage::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn plan_of(question: &str) -> Option<(ToolKind, Value)> {
+        let now = "2026-11-25T00:00:00Z".parse().unwrap();
+        plan(&intent::parse(question, now, &TimeZone::UTC))
+    }
+
+    #[test]
+    fn plans_filter_by_what_the_question_names() {
+        let (kind, input) = plan_of("what did alice do yesterday?").unwrap();
+        assert_eq!(kind, ToolKind::Summarize);
+        assert_eq!(
+            input,
+            json!({"start_time": "2026-11-24T00:00:00Z", "end_time": "2026-11-25T00:00:00Z",
+                   "attribute_key": "Username", "attribute_value": "alice"})
+        );
+        let (_, input) = plan_of("How many times was DeleteBucket called this week?").unwrap();
+        assert_eq!(input["attribute_key"], "EventName");
+        assert_eq!(input["attribute_value"], "DeleteBucket");
+        let (_, input) = plan_of("what changed in S3 yesterday?").unwrap();
+        assert_eq!(input["attribute_key"], "EventSource");
+        assert_eq!(input["attribute_value"], "s3.amazonaws.com");
+        let (kind, input) = plan_of("who deleted bob-old-logs?").unwrap();
+        assert_eq!(kind, ToolKind::Lookup);
+        assert_eq!(input["detail"], true);
+        assert_eq!(input["attribute_key"], "ResourceName");
+        // Nothing to call for what CloudTrail does not record.
+        assert_eq!(plan_of("why is my S3 bill so high?"), None);
     }
 }
