@@ -47,7 +47,12 @@ async fn tool_errors_name_the_field_and_what_is_expected() {
             "{arguments}: expected `{expected}` in: {text}"
         );
     }
-    let (is_error, text) = call(&client, "summarize_activity", json!({"max_events": 100_001})).await;
+    let (is_error, text) = call(
+        &client,
+        "summarize_activity",
+        json!({"max_events": 100_001}),
+    )
+    .await;
     assert!(
         is_error && text.contains("`max_events` must be between 1 and 100000"),
         "{text}"
