@@ -1,7 +1,9 @@
 //! The narrow interface between the agent loop and the tools it can call.
 //!
 //! The loop only sees [`ToolProvider`]; the MCP client (`crate::mcp`) implements it over any number
-//! of MCP servers, and tests implement it in memory.
+//! of MCP servers, and tests implement it in memory. It also owns the result budget
+//! ([`RESULT_BUDGET`]): how a tool is asked for an answer that fits, and what replaces one that
+//! does not, so no result reaches a model cut in the middle of its JSON.
 
 use async_trait::async_trait;
 use serde_json::Value;
