@@ -72,13 +72,14 @@ export class McpFunction extends Construct {
       manifestPath: path.join(props.repoRoot, 'Cargo.toml'),
       binaryName: 'cloudtrail-mcp',
       architecture: props.architecture,
-      // The bootstrap is built with `cargo lambda build --profile lambda --package cloudtrail-mcp`:
-      // the workspace's `lambda` profile (release tuned for size); features resolved for
-      // cloudtrail-mcp alone (without --package, Cargo unifies them with the agent's, e.g. rmcp's
-      // HTTP client).
+      // The bootstrap is built with `cargo lambda build --profile lambda --package cloudtrail-mcp
+      // --no-default-features`: the workspace's `lambda` profile (release tuned for size); features
+      // resolved for cloudtrail-mcp alone (without --package, Cargo unifies them with the agent's,
+      // e.g. rmcp's HTTP client); without the credential sources only a developer's machine uses
+      // (SSO, credential_process).
       bundling: {
         profile: 'lambda',
-        cargoLambdaFlags: ['--package', 'cloudtrail-mcp'],
+        cargoLambdaFlags: ['--package', 'cloudtrail-mcp', '--no-default-features'],
       },
       memorySize: 256,
       timeout: this.timeout,
