@@ -1,7 +1,7 @@
 // Checks the MCP Lambda's asset in a synthesized cloud assembly (a real synth, bundling on): the
 // function's architecture, and that the asset is one `bootstrap` executable for that architecture
 // that the provided.al2023 runtime can load (ELF machine, dynamic loader, glibc symbol versions no
-// newer than Amazon Linux 2023's glibc 2.34).
+// newer than Amazon Linux 2023's glibc 2.34), and that it is no larger than MAX_BOOTSTRAP_MIB.
 // Usage: node scripts/check-bootstrap.mjs CLOUD_ASSEMBLY_DIR STACK_NAME arm64|x86_64
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +16,9 @@ if (!dir || !stackName || !expected) {
   process.exit(2);
 }
 const AL2023_GLIBC = [2, 34];
+// The bootstrap's size limit: the `lambda` cargo profile and cloudtrail-mcp's own features (see
+// README "Performance") keep it well under; a dependency or feature that grows it past this fails.
+const MAX_BOOTSTRAP_MIB = 8;
 
 function fail(message) {
   console.error(`check-bootstrap: ${message}`);
@@ -38,6 +41,10 @@ const bootstrap = path.join(assetDir, 'bootstrap');
 if ((statSync(bootstrap).mode & 0o111) === 0) fail(`${bootstrap} is not executable`);
 
 const elf = readFileSync(bootstrap);
+const mib = (elf.length / 1048576).toFixed(2);
+if (elf.length > MAX_BOOTSTRAP_MIB * 1048576) {
+  fail(`${bootstrap} is ${mib} MiB (${elf.length} bytes), over the ${MAX_BOOTSTRAP_MIB} MiB limit`);
+}
 if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF') fail(`${bootstrap} is not an ELF file`);
 if (elf[4] !== 2 || elf[5] !== 1) fail(`${bootstrap} is not a 64-bit little-endian ELF`);
 const type = elf.readUInt16LE(16);
@@ -68,6 +75,5 @@ if (newest[0] > AL2023_GLIBC[0] || (newest[0] === AL2023_GLIBC[0] && newest[1] >
   fail(`${bootstrap} needs glibc ${newest.join('.')}; Amazon Linux 2023 has ${AL2023_GLIBC.join('.')}`);
 }
 
-const mib = (elf.length / 1048576).toFixed(1);
 const linking = interpreter === null ? 'static' : `loader ${interpreter}, glibc <= ${newest.join('.')}`;
-console.log(`${bootstrap}: ${arch} ELF executable, ${mib} MiB, ${linking}; the function is ${arch}`);
+console.log(`${bootstrap}: ${arch} ELF executable, ${mib} MiB (${elf.length} bytes, limit ${MAX_BOOTSTRAP_MIB} MiB), ${linking}; the function is ${arch}`);
