@@ -16,9 +16,10 @@ if (!dir || !stackName || !expected) {
   process.exit(2);
 }
 const AL2023_GLIBC = [2, 34];
-// The bootstrap's size limit: the `lambda` cargo profile and cloudtrail-mcp's own features (see
-// README "Performance") keep it well under; a dependency or feature that grows it past this fails.
-const MAX_BOOTSTRAP_MIB = 8;
+// The bootstrap's size limit per architecture: the `lambda` cargo profile and cloudtrail-mcp's
+// own features (README "Performance") keep it under; a dependency or feature that grows it past
+// this fails. The same program is about 15% larger as x86-64 code than as AArch64 code.
+const MAX_BOOTSTRAP_MIB = { arm64: 8, x86_64: 9 };
 
 function fail(message) {
   console.error(`check-bootstrap: ${message}`);
@@ -42,8 +43,9 @@ if ((statSync(bootstrap).mode & 0o111) === 0) fail(`${bootstrap} is not executab
 
 const elf = readFileSync(bootstrap);
 const mib = (elf.length / 1048576).toFixed(2);
-if (elf.length > MAX_BOOTSTRAP_MIB * 1048576) {
-  fail(`${bootstrap} is ${mib} MiB (${elf.length} bytes), over the ${MAX_BOOTSTRAP_MIB} MiB limit`);
+const limitMib = MAX_BOOTSTRAP_MIB[arch];
+if (elf.length > limitMib * 1048576) {
+  fail(`${bootstrap} is ${mib} MiB (${elf.length} bytes), over the ${arch} limit of ${limitMib} MiB`);
 }
 if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF') fail(`${bootstrap} is not an ELF file`);
 if (elf[4] !== 2 || elf[5] !== 1) fail(`${bootstrap} is not a 64-bit little-endian ELF`);
@@ -76,4 +78,4 @@ if (newest[0] > AL2023_GLIBC[0] || (newest[0] === AL2023_GLIBC[0] && newest[1] >
 }
 
 const linking = interpreter === null ? 'static' : `loader ${interpreter}, glibc <= ${newest.join('.')}`;
-console.log(`${bootstrap}: ${arch} ELF executable, ${mib} MiB (${elf.length} bytes, limit ${MAX_BOOTSTRAP_MIB} MiB), ${linking}; the function is ${arch}`);
+console.log(`${bootstrap}: ${arch} ELF executable, ${mib} MiB (${elf.length} bytes, limit ${limitMib} MiB), ${linking}; the function is ${arch}`);
