@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -25,9 +25,12 @@ use tracing::Instrument;
 
 use crate::access::{self, Peer, client_ip};
 use crate::agent::RunInput;
+use crate::identity::User;
 use crate::runner;
 use crate::session::SessionError;
+use crate::signin;
 use crate::state::AppState;
+use crate::tools::CallContext;
 use crate::web;
 
 /// The session cookie's name.
@@ -91,6 +94,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        // Runs after the Host/Origin check below (the outer layer).
+        .layer(axum::middleware::from_fn_with_state(
+            state.sign_in.clone(),
+            signin::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.access.clone(),
             access::guard,
@@ -231,6 +239,7 @@ fn validate(
 
 async fn chat(
     State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
     peer: Peer,
     headers: HeaderMap,
     body: Result<Json<ChatRequest>, JsonRejection>,
@@ -249,6 +258,9 @@ async fn chat(
         text: message,
         now: Timestamp::now(),
         timezone,
+        context: CallContext {
+            caller: user.map(|Extension(user)| user.caller()),
+        },
     };
     let (sse_tx, sse_rx) = mpsc::unbounded_channel();
     tokio::spawn(

@@ -133,6 +133,33 @@ pub struct Config {
     #[arg(long, env = "AGENT_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_forwarded_for: bool,
 
+    /// ARN of the Application Load Balancer whose OIDC sign-in tokens (`x-amzn-oidc-data`) are
+    /// verified; without it the header is ignored (nothing could verify it).
+    #[arg(long, env = "AGENT_ALB_ARN")]
+    pub alb_arn: Option<String>,
+
+    /// Refuse every request (but the health check) without a valid ALB sign-in token. The stack
+    /// sets it whenever OIDC is on.
+    #[arg(long, env = "AGENT_REQUIRE_ALB_IDENTITY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub require_alb_identity: bool,
+
+    /// Where the ALB's public keys are read (`<url>/<key id>`); default: the endpoint of the
+    /// ALB's region, `https://public-keys.auth.elb.<region>.amazonaws.com`.
+    #[arg(long, env = "AGENT_ALB_KEY_ENDPOINT")]
+    pub alb_key_endpoint: Option<String>,
+
+    /// Signed-in users must have a verified e-mail address in one of these domains.
+    #[arg(long, env = "AGENT_ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
+    pub allowed_email_domains: Vec<String>,
+
+    /// Signed-in users must belong to one of these groups (see --groups-claim).
+    #[arg(long, env = "AGENT_ALLOWED_GROUPS", value_delimiter = ',')]
+    pub allowed_groups: Vec<String>,
+
+    /// The sign-in claim that lists the user's groups.
+    #[arg(long, env = "AGENT_GROUPS_CLAIM", default_value = "groups")]
+    pub groups_claim: String,
+
     /// Mark the session cookie `Secure` (set when the page is served over HTTPS).
     #[arg(long, env = "AGENT_SECURE_COOKIE", default_value_t = false)]
     pub secure_cookie: bool,
@@ -153,6 +180,14 @@ pub enum ConfigError {
         given: usize,
         urls: usize,
     },
+    #[error(
+        "--{0} needs --alb-arn: only the load balancer's signed sign-in token can say who a user is"
+    )]
+    NeedsAlb(&'static str),
+    #[error(
+        "--alb-arn {0:?} is not a load balancer ARN (arn:aws:elasticloadbalancing:<region>:...); give --alb-key-endpoint for other partitions"
+    )]
+    AlbArn(String),
 }
 
 fn per_server<T: Clone>(

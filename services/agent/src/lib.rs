@@ -2,23 +2,27 @@
 //! answers to the browser over Server-Sent Events.
 //!
 //! Map: [`config`] flags; [`startup`] builds clients and [`state`]; [`server`] accepts
-//! connections; [`access`] guards hosts and origins; [`api`] and [`web`] serve HTTP; [`runner`]
+//! connections; [`access`] guards hosts and origins; [`signin`] (with [`identity`] and
+//! [`allow`]) says who is asking and whether they may; [`api`] and [`web`] serve HTTP; [`runner`]
 //! runs one answer; [`session`] and [`transcript`] keep chats; [`agent`] is the loop over the [`model::Model`]
 //! and [`tools::ToolProvider`] traits; [`model`] has Bedrock and the offline planner; [`mcp`]
 //! is the MCP client with SigV4.
 
 pub mod access;
 pub mod agent;
+pub mod allow;
 pub mod api;
 pub mod config;
 pub mod conversation;
 pub mod events;
+pub mod identity;
 pub mod mcp;
 pub mod model;
 pub mod prompt;
 pub mod runner;
 pub mod server;
 pub mod session;
+pub mod signin;
 pub mod startup;
 pub mod state;
 /// Test doubles (a scripted model, in-memory tools): for this crate's tests and examples only,

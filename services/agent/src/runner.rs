@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::response::sse::Event;
+use cloudtrail_contract::Caller;
 use futures::{FutureExt, Stream};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::agent::RunInput;
@@ -89,6 +91,8 @@ pub async fn run(
     sse: mpsc::UnboundedSender<AgentEvent>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let caller = input.context.caller.clone();
+    let mut tools_called: Vec<String> = Vec::new();
     let agent_run = async {
         let outcome =
             std::panic::AssertUnwindSafe(state.agent.run(&mut history, input, &tx, &ticket.cancel))
@@ -102,6 +106,9 @@ pub async fn run(
         while let Some(event) = rx.recv().await {
             let event = for_display(event);
             state.sessions.apply(&id, ticket.run, &event);
+            if let AgentEvent::ToolStart { name, .. } = &event {
+                tools_called.push(name.clone());
+            }
             if matches!(event, AgentEvent::Done { .. }) {
                 done = Some(event);
             } else {
@@ -122,10 +129,45 @@ pub async fn run(
         let _ = sse.send(error);
     }
     state.sessions.finish_run(&id, ticket.run, history);
-    let _ = sse.send(done.unwrap_or(AgentEvent::Done {
+    let done = done.unwrap_or(AgentEvent::Done {
         stop_reason: RunEnd::Error,
         usage: Usage::default(),
-    }));
+    });
+    if let AgentEvent::Done { stop_reason, usage } = &done {
+        audit(caller.as_ref(), &id, &tools_called, *stop_reason, usage);
+    }
+    let _ = sse.send(done);
+}
+
+/// One audit line per question: who asked, in which chat, which tools ran, what it cost. The
+/// chat is named by a digest of its id: the id is the cookie's secret and must not reach logs.
+fn audit(
+    caller: Option<&Caller>,
+    session: &str,
+    tools: &[String],
+    stop_reason: RunEnd,
+    usage: &Usage,
+) {
+    tracing::info!(
+        target: "audit",
+        user = caller.map_or("", |c| c.sub.as_str()),
+        email = caller.and_then(|c| c.email.as_deref()).unwrap_or(""),
+        chat = %chat_digest(session),
+        tools = ?tools,
+        stop_reason = ?stop_reason,
+        input_tokens = usage.input_tokens,
+        output_tokens = usage.output_tokens,
+        "question answered"
+    );
+}
+
+/// A short, stable name for a chat in logs: the first 16 hex digits of its id's SHA-256.
+pub fn chat_digest(session: &str) -> String {
+    Sha256::digest(session.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The SSE stream of a run's events.

@@ -18,6 +18,7 @@ use crate::model::bedrock::BedrockModel;
 use crate::model::offline::OfflineModel;
 use crate::server::{ServerLimits, serve as serve_http};
 use crate::session::{SessionLimits, SessionStore};
+use crate::signin::SignIn;
 use crate::state::AppState;
 
 /// Why the service could not start.
@@ -104,6 +105,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             &config.allowed_hosts,
             config.trust_forwarded_for,
         )),
+        sign_in: Arc::new(SignIn::from_config(config, reqwest::Client::new())?),
     })
 }
 

@@ -6,6 +6,7 @@ use crate::access::AccessPolicy;
 use crate::agent::Agent;
 use crate::model::ModelInfo;
 use crate::session::SessionStore;
+use crate::signin::SignIn;
 
 /// Shared state of the service.
 pub struct AppState {
@@ -16,4 +17,6 @@ pub struct AppState {
     pub secure_cookie: bool,
     /// Allowed hosts and origins, and where the client address comes from.
     pub access: Arc<AccessPolicy>,
+    /// Who is asking (the ALB's sign-in token) and whether they may.
+    pub sign_in: Arc<SignIn>,
 }

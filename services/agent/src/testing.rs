@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::conversation::{Block, Message, Usage};
 use crate::model::{Model, ModelError, ModelInfo, ModelRequest, ModelTurn, StopReason, TextSink};
-use crate::tools::{ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec};
+use crate::tools::{CallContext, ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec};
 
 /// One scripted model reply.
 #[derive(Debug, Clone)]
@@ -159,6 +159,8 @@ pub struct MemoryTools {
     pub calls: AtomicUsize,
     running: AtomicUsize,
     pub max_concurrent: AtomicUsize,
+    /// The context of every call, in order.
+    pub contexts: Mutex<Vec<CallContext>>,
 }
 
 impl MemoryTools {
@@ -191,7 +193,15 @@ impl ToolProvider for MemoryTools {
         }
     }
 
-    async fn call_tool(&self, name: &str, _input: Value) -> Result<ToolOutput, ToolError> {
+    async fn call_tool(
+        &self,
+        name: &str,
+        _input: Value,
+        context: &CallContext,
+    ) -> Result<ToolOutput, ToolError> {
+        if let Ok(mut contexts) = self.contexts.lock() {
+            contexts.push(context.clone());
+        }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_concurrent.fetch_max(now, Ordering::SeqCst);

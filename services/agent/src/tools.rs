@@ -25,6 +25,14 @@ pub struct ToolOutput {
     pub is_error: bool,
 }
 
+/// On whose behalf a tool is called: sent along with the call (MCP `_meta`), never shown to
+/// the model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallContext {
+    /// The signed-in user the answer is for; `None` when no identity is configured.
+    pub caller: Option<cloudtrail_contract::Caller>,
+}
+
 /// Why a tool could not be called at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
@@ -49,8 +57,13 @@ pub trait ToolProvider: Send + Sync {
     /// The tools currently offered to the model. A server that is down does not fail the
     /// listing: it is reported in [`ToolListing::unavailable`] and the others' tools are offered.
     async fn list_tools(&self) -> ToolListing;
-    /// Calls one tool by the name given in [`ToolSpec::name`].
-    async fn call_tool(&self, name: &str, input: Value) -> Result<ToolOutput, ToolError>;
+    /// Calls one tool by the name given in [`ToolSpec::name`], for `context`'s caller.
+    async fn call_tool(
+        &self,
+        name: &str,
+        input: Value,
+        context: &CallContext,
+    ) -> Result<ToolOutput, ToolError>;
 }
 
 // ---- The result budget ----

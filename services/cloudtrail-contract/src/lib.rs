@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod budget;
+pub mod caller;
 pub mod event;
 pub mod lookup;
 pub mod selection;
@@ -19,6 +20,7 @@ pub use args::{
     SummarizeActivityArgs,
 };
 pub use budget::TooLarge;
+pub use caller::Caller;
 pub use event::{CompactEvent, EventAnswer, Principal, ResourceRef};
 pub use lookup::{
     Columns, DetailedEvents, ErrorEntry, EventTable, Events, ExpandedRow, LookupAnswer,

@@ -4,6 +4,7 @@
 //! LookupEvents API, a directory of CloudTrail log files, or a built-in sample archive. The same
 //! [`http::app`] router serves locally over plain HTTP and on AWS Lambda behind a Function URL.
 
+pub mod audit;
 pub mod config;
 pub mod cursor;
 pub mod error;

@@ -33,6 +33,7 @@ fn input(text: &str) -> RunInput {
         text: text.into(),
         now: "2026-11-24T12:00:00Z".parse().unwrap(),
         timezone: TimeZone::UTC,
+        context: CallContext::default(),
     }
 }
 
@@ -466,6 +467,7 @@ async fn unavailable_servers_are_reported_but_the_run_goes_on() {
             &self,
             name: &str,
             _: Value,
+            _: &CallContext,
         ) -> Result<crate::tools::ToolOutput, crate::tools::ToolError> {
             Err(crate::tools::ToolError::UnknownTool(name.into()))
         }

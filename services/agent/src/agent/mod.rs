@@ -18,7 +18,7 @@ use crate::conversation::{Block, Message, Role, Usage};
 use crate::events::{AgentEvent, ErrorKind, RunEnd, StatusKind, ToolStatus};
 use crate::model::{Model, ModelError, ModelRequest, ModelTurn};
 use crate::prompt::{Persona, system_prompt};
-use crate::tools::{ToolProvider, ToolSpec};
+use crate::tools::{CallContext, ToolProvider, ToolSpec};
 
 /// Per-run limits. Hitting one ends the run cleanly with a message naming it.
 #[derive(Debug, Clone)]
@@ -56,6 +56,8 @@ pub struct RunInput {
     pub text: String,
     pub now: Timestamp,
     pub timezone: TimeZone,
+    /// Sent with every tool call of the run.
+    pub context: CallContext,
 }
 
 /// Where a run's events go (the SSE response and the session transcript).
@@ -220,7 +222,9 @@ impl Agent {
                 ));
                 return self.limit(events, format!("total tokens ({})", usage.total_tokens));
             }
-            let (results, interrupted) = self.run_tools(&uses, events, cancel, deadline).await;
+            let (results, interrupted) = self
+                .run_tools(&uses, &input.context, events, cancel, deadline)
+                .await;
             history.push(Message {
                 role: Role::User,
                 content: results,
@@ -329,6 +333,7 @@ impl Agent {
     async fn run_tools(
         &self,
         uses: &[(String, String, Value)],
+        context: &CallContext,
         events: &EventSink,
         cancel: &CancellationToken,
         deadline: Instant,
@@ -341,7 +346,9 @@ impl Agent {
             .map(|(id, name, input)| {
                 let finished = &finished;
                 async move {
-                    let block = self.run_tool(id, name, input.clone(), events).await;
+                    let block = self
+                        .run_tool(id, name, input.clone(), context, events)
+                        .await;
                     if let Ok(mut map) = finished.lock() {
                         map.insert(id.clone(), block);
                     }
@@ -385,15 +392,22 @@ impl Agent {
         (results, interrupted)
     }
 
-    async fn run_tool(&self, id: &str, name: &str, input: Value, events: &EventSink) -> Block {
+    async fn run_tool(
+        &self,
+        id: &str,
+        name: &str,
+        input: Value,
+        context: &CallContext,
+        events: &EventSink,
+    ) -> Block {
         let _ = events.send(AgentEvent::ToolStart {
             id: id.into(),
             name: name.into(),
             input: input.clone(),
         });
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(self.limits.tool_timeout, self.tools.call_tool(name, input)).await;
+        let call = self.tools.call_tool(name, input, context);
+        let outcome = tokio::time::timeout(self.limits.tool_timeout, call).await;
         let (text, is_error) = match outcome {
             Ok(Ok(output)) => (output.text, output.is_error),
             Ok(Err(error)) => (error.to_string(), true),

@@ -18,8 +18,8 @@ use self::names::{bedrock_tool_name, converse_schema};
 use self::server::{HttpClient, McpServer};
 use self::sigv4::{SigV4Signer, SigningHttpClient, region_from_function_url};
 use crate::tools::{
-    RESULT_BUDGET, ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec, ask_within,
-    takes_max_bytes, within_budget,
+    CallContext, RESULT_BUDGET, ToolError, ToolListing, ToolOutput, ToolProvider, ToolSpec,
+    ask_within, takes_max_bytes, within_budget,
 };
 
 /// How the agent authenticates to an MCP server.
@@ -193,7 +193,12 @@ impl ToolProvider for McpToolbox {
         listing
     }
 
-    async fn call_tool(&self, name: &str, input: Value) -> Result<ToolOutput, ToolError> {
+    async fn call_tool(
+        &self,
+        name: &str,
+        input: Value,
+        context: &CallContext,
+    ) -> Result<ToolOutput, ToolError> {
         let (route, down) = {
             let routing = self.routing.read().await;
             let down = routing.down.values().next().map(unavailable_copy);
@@ -208,7 +213,7 @@ impl ToolProvider for McpToolbox {
                 } else {
                     input
                 };
-                let output = self.servers[index].0.call(&tool, input).await?;
+                let output = self.servers[index].0.call(&tool, input, context).await?;
                 Ok(within_budget(&tool, output, RESULT_BUDGET))
             }
             // Not a tool we know, but a server could not be asked: say that, not "unknown tool".

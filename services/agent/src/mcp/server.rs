@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudtrail_contract::caller::CALLER_META_KEY;
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, Tool};
+use rmcp::model::{CallToolRequestParams, MetaObject, RequestMetaObject, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -18,7 +19,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::sigv4::SigningHttpClient;
-use crate::tools::{ToolError, ToolOutput};
+use crate::tools::{CallContext, ToolError, ToolOutput};
 
 type Connection = Arc<RunningService<RoleClient, ()>>;
 
@@ -256,8 +257,14 @@ impl McpServer {
         *self.cache() = ToolCache::default();
     }
 
-    /// Calls tool `name` (the server's own name) with `arguments`.
-    pub async fn call(&self, name: &str, arguments: Value) -> Result<ToolOutput, ToolError> {
+    /// Calls tool `name` (the server's own name) with `arguments`, for `context`'s caller (in
+    /// the request's `_meta`, see [`cloudtrail_contract::caller`]).
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Value,
+        context: &CallContext,
+    ) -> Result<ToolOutput, ToolError> {
         let arguments = match arguments {
             Value::Object(map) => map,
             Value::Null => serde_json::Map::new(),
@@ -268,7 +275,14 @@ impl McpServer {
                 });
             }
         };
-        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        if let Some(caller) = &context.caller
+            && let Ok(caller) = serde_json::to_value(caller)
+        {
+            let mut meta = MetaObject::new();
+            meta.0.insert(CALLER_META_KEY.to_owned(), caller);
+            params.meta = Some(RequestMetaObject(meta));
+        }
         let connection = self.connection().await?;
         let result = match connection.call_tool(params.clone()).await {
             // The worker had died before the request went out: nothing reached the server.

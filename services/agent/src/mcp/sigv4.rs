@@ -16,6 +16,8 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use cloudtrail_contract::Caller;
+use cloudtrail_contract::caller::CALLER_HEADER;
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::ClientJsonRpcMessage;
@@ -103,11 +105,12 @@ impl SigV4Signer {
     }
 
     /// The headers (`authorization`, `x-amz-date`, and `x-amz-security-token` for temporary
-    /// credentials) that sign `method url` with `body`.
+    /// credentials) that sign `method url` with `body` and the request's `signed` headers.
     pub async fn sign(
         &self,
         method: &str,
         url: &str,
+        signed: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Vec<(HeaderName, HeaderValue)>, SignError> {
         let identity = self.credentials().await?.into();
@@ -120,9 +123,13 @@ impl SigV4Signer {
             .build()
             .map_err(|e| SignError::Signing(e.to_string()))?
             .into();
-        let request =
-            SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(body))
-                .map_err(|e| SignError::Signing(e.to_string()))?;
+        let request = SignableRequest::new(
+            method,
+            url,
+            signed.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| SignError::Signing(e.to_string()))?;
         let (instructions, _signature) = sign(request, &params)
             .map_err(|e| SignError::Signing(e.to_string()))?
             .into_parts();
@@ -137,6 +144,14 @@ impl SigV4Signer {
             })
             .collect()
     }
+}
+
+/// The caller in a JSON-RPC request body's `params._meta` (a `tools/call` the agent made for a
+/// signed-in user), if any.
+fn caller_of(body: &[u8]) -> Option<Caller> {
+    let message: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let meta = message.get("params")?.get("_meta")?.as_object()?;
+    Caller::from_meta(meta)
 }
 
 /// rmcp's reqwest client with every request signed by a [`SigV4Signer`].
@@ -158,11 +173,24 @@ impl SigningHttpClient {
         body: &[u8],
         mut headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<HashMap<HeaderName, HeaderValue>, StreamableHttpError<reqwest::Error>> {
+        // The caller of a tool call travels as a header too, covered by the signature (the body
+        // is covered by its hash): a Function URL's logs and policies can see who it was for.
+        let caller = caller_of(body);
+        let caller_sub = caller.as_ref().and_then(Caller::header_value);
+        let signed: Vec<(&str, &str)> = caller_sub
+            .map(|sub| (CALLER_HEADER, sub))
+            .into_iter()
+            .collect();
         let signature = self
             .signer
-            .sign(method, uri, body)
+            .sign(method, uri, &signed, body)
             .await
             .map_err(|e| StreamableHttpError::Io(std::io::Error::other(e)))?;
+        if let Some(sub) = caller_sub
+            && let Ok(value) = HeaderValue::from_str(sub)
+        {
+            headers.insert(HeaderName::from_static(CALLER_HEADER), value);
+        }
         headers.extend(signature);
         Ok(headers)
     }
@@ -276,7 +304,12 @@ mod tests {
             "us-east-1".into(),
         );
         let headers = signer
-            .sign("POST", "https://x.lambda-url.us-east-1.on.aws/mcp", b"{}")
+            .sign(
+                "POST",
+                "https://x.lambda-url.us-east-1.on.aws/mcp",
+                &[],
+                b"{}",
+            )
             .await
             .unwrap();
         let names: Vec<_> = headers.iter().map(|(n, _)| n.as_str()).collect();
@@ -328,7 +361,12 @@ mod tests {
         );
         for _ in 0..15 {
             signer
-                .sign("POST", "https://x.lambda-url.us-east-1.on.aws/mcp", b"{}")
+                .sign(
+                    "POST",
+                    "https://x.lambda-url.us-east-1.on.aws/mcp",
+                    &[],
+                    b"{}",
+                )
                 .await
                 .unwrap();
         }

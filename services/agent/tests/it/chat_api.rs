@@ -218,6 +218,7 @@ async fn limits_end_the_run_with_a_named_limit() {
         },
         sessions: Default::default(),
         access: Default::default(),
+        sign_in: Default::default(),
         server: Default::default(),
     })
     .await;

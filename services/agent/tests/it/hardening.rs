@@ -10,7 +10,7 @@ use agent::agent::Limits;
 use agent::server::ServerLimits;
 use agent::session::SessionLimits;
 use agent::testing::{ScriptedModel, Step};
-use agent::tools::{ToolError, ToolListing, ToolOutput, ToolProvider};
+use agent::tools::{CallContext, ToolError, ToolListing, ToolOutput, ToolProvider};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
@@ -247,7 +247,12 @@ impl ToolProvider for HungListing {
     async fn list_tools(&self) -> ToolListing {
         futures::future::pending().await
     }
-    async fn call_tool(&self, name: &str, _input: Value) -> Result<ToolOutput, ToolError> {
+    async fn call_tool(
+        &self,
+        name: &str,
+        _input: Value,
+        _context: &CallContext,
+    ) -> Result<ToolOutput, ToolError> {
         Err(ToolError::UnknownTool(name.to_owned()))
     }
 }
@@ -263,6 +268,7 @@ async fn stop_and_the_wall_time_limit_end_a_run_stuck_in_the_tool_listing() {
         },
         sessions: Default::default(),
         access: Default::default(),
+        sign_in: Default::default(),
         server: Default::default(),
     })
     .await;

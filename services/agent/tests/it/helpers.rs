@@ -13,6 +13,7 @@ use agent::model::offline::OfflineModel;
 use agent::prompt::Persona;
 use agent::server::{ServerLimits, serve};
 use agent::session::{SessionLimits, SessionStore};
+use agent::signin::SignIn;
 use agent::state::AppState;
 use agent::tools::ToolProvider;
 use cloudtrail_mcp::cursor::CursorCodec;
@@ -100,6 +101,7 @@ pub struct AgentOptions {
     pub limits: Limits,
     pub sessions: SessionLimits,
     pub access: AccessPolicy,
+    pub sign_in: SignIn,
     pub server: ServerLimits,
 }
 
@@ -114,6 +116,7 @@ impl AgentOptions {
             limits: Limits::default(),
             sessions: SessionLimits::default(),
             access: AccessPolicy::default(),
+            sign_in: SignIn::default(),
             server: ServerLimits::default(),
         }
     }
@@ -131,6 +134,7 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
         sessions: SessionStore::new(options.sessions),
         secure_cookie: false,
         access: Arc::new(options.access),
+        sign_in: Arc::new(options.sign_in),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -11,5 +11,6 @@ mod chat_api;
 mod hardening;
 mod helpers;
 mod mcp_client;
+mod signin;
 mod sigv4;
 mod transcript_api;

@@ -69,7 +69,7 @@ async fn calls_return_results_tool_errors_and_protocol_errors() {
     let output = tools
         .call_tool(
             "lookup_events",
-            json!({"start_time": "7d ago", "attribute_key": "Username", "attribute_value": "bob", "max_results": 5, "detail": true}),
+            json!({"start_time": "7d ago", "attribute_key": "Username", "attribute_value": "bob", "max_results": 5, "detail": true}), &Default::default(),
         )
         .await
         .unwrap();
@@ -80,7 +80,11 @@ async fn calls_return_results_tool_errors_and_protocol_errors() {
 
     // A tool that ran and failed: a result the model can act on.
     let output = tools
-        .call_tool("lookup_events", json!({"start_time": "next tuesday"}))
+        .call_tool(
+            "lookup_events",
+            json!({"start_time": "next tuesday"}),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert!(output.is_error);
@@ -88,14 +92,21 @@ async fn calls_return_results_tool_errors_and_protocol_errors() {
 
     // Invalid arguments: refused by the server, named.
     let error = tools
-        .call_tool("lookup_events", json!({"max_results": "many"}))
+        .call_tool(
+            "lookup_events",
+            json!({"max_results": "many"}),
+            &Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(&error, ToolError::Rejected { message, .. } if message.contains("max_results")),
         "{error}"
     );
-    let error = tools.call_tool("drop_tables", json!({})).await.unwrap_err();
+    let error = tools
+        .call_tool("drop_tables", json!({}), &Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(error, ToolError::UnknownTool(name) if name == "drop_tables"));
 }
 
@@ -120,7 +131,11 @@ async fn each_tool_call_is_exactly_one_http_request() {
     assert!(after_setup <= 3, "set-up took {after_setup} requests");
     for _ in 0..10 {
         let output = tools
-            .call_tool("summarize_activity", json!({"start_time": "24h ago"}))
+            .call_tool(
+                "summarize_activity",
+                json!({"start_time": "24h ago"}),
+                &Default::default(),
+            )
             .await
             .unwrap();
         assert!(!output.is_error);
@@ -207,6 +222,7 @@ async fn ask(
         text: question.into(),
         now: jiff::Timestamp::now(),
         timezone: jiff::tz::TimeZone::UTC,
+        context: Default::default(),
     };
     let end = agent
         .run(&mut history, input, &tx, &CancellationToken::new())
@@ -240,7 +256,11 @@ async fn the_server_is_asked_for_the_agents_budget_and_the_answer_arrives_whole(
     tools.list_tools().await;
     // Unbudgeted, the server fills its own 64 KiB: the case the agent must never cut.
     let output = tools
-        .call_tool("summarize_activity", json!({"start_time": "7d ago"}))
+        .call_tool(
+            "summarize_activity",
+            json!({"start_time": "7d ago"}),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert!(!output.is_error, "{}", output.text);
@@ -257,6 +277,7 @@ async fn the_server_is_asked_for_the_agents_budget_and_the_answer_arrives_whole(
         .call_tool(
             "summarize_activity",
             json!({"start_time": "7d ago", "max_bytes": 8_192}),
+            &Default::default(),
         )
         .await
         .unwrap();

@@ -2,18 +2,20 @@
 //! signature independently (hmac + sha2 here, not aws-sigv4) from known test credentials and
 //! refuses anything that does not match, in front of the real cloudtrail-mcp server.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use agent::mcp::sigv4::SigV4Signer;
 use agent::mcp::{McpAuth, McpServerConfig, McpSettings, McpToolbox};
-use agent::tools::ToolProvider;
+use agent::tools::{CallContext, ToolProvider};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use cloudtrail_contract::Caller;
+use cloudtrail_contract::caller::CALLER_HEADER;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -118,15 +120,35 @@ fn verify(parts: &axum::http::request::Parts, body: &[u8]) -> Result<(), String>
 
 /// cloudtrail-mcp behind the verifier; counts verified and refused requests.
 async fn spawn_verified() -> (McpApp, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let (mcp, verified, refused, _) = spawn_verified_seeing().await;
+    (mcp, verified, refused)
+}
+
+/// Each request's caller header and whether it was among the signed headers.
+type Seen = Arc<Mutex<Vec<(Option<String>, bool)>>>;
+
+async fn spawn_verified_seeing() -> (McpApp, Arc<AtomicUsize>, Arc<AtomicUsize>, Seen) {
     let verified = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicUsize::new(0));
-    let (ok, bad) = (verified.clone(), refused.clone());
+    let seen: Seen = Arc::default();
+    let (ok, bad, log) = (verified.clone(), refused.clone(), seen.clone());
     let mcp = spawn_mcp_with(move |router| {
         router.layer(middleware::from_fn(
             move |request: Request<Body>, next: Next| {
-                let (ok, bad) = (ok.clone(), bad.clone());
+                let (ok, bad, log) = (ok.clone(), bad.clone(), log.clone());
                 async move {
                     let (parts, body) = request.into_parts();
+                    let caller = parts
+                        .headers
+                        .get(CALLER_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let signed = parts
+                        .headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains(CALLER_HEADER));
+                    log.lock().unwrap().push((caller, signed));
                     let bytes = to_bytes(body, 2 << 20).await.unwrap();
                     if let Err(why) = verify(&parts, &bytes) {
                         bad.fetch_add(1, Ordering::SeqCst);
@@ -142,7 +164,7 @@ async fn spawn_verified() -> (McpApp, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         ))
     })
     .await;
-    (mcp, verified, refused)
+    (mcp, verified, refused, seen)
 }
 
 fn credentials(secret: &str) -> SharedCredentialsProvider {
@@ -178,6 +200,7 @@ async fn iam_auth_signs_every_request_and_the_verifier_accepts_them() {
         .call_tool(
             "lookup_events",
             json!({"attribute_key": "Username", "attribute_value": "alice", "max_results": 2}),
+            &Default::default(),
         )
         .await
         .unwrap();
@@ -224,7 +247,7 @@ async fn wrong_credentials_and_tampered_requests_are_refused() {
         request.send()
     };
     let headers = signer
-        .sign("POST", &mcp.url, body.as_bytes())
+        .sign("POST", &mcp.url, &[], body.as_bytes())
         .await
         .unwrap();
     let before = verified.load(Ordering::SeqCst);
@@ -241,4 +264,69 @@ async fn wrong_credentials_and_tampered_requests_are_refused() {
     assert_eq!(tampered.text().await.unwrap(), "signature mismatch");
     // And an unsigned one.
     assert_eq!(send(body, vec![]).await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn the_caller_travels_with_each_tool_call_in_a_signed_header() {
+    let (mcp, verified, refused, seen) = spawn_verified_seeing().await;
+    let config = McpServerConfig {
+        url: mcp.url.clone(),
+        auth: McpAuth::Iam,
+        prefix: String::new(),
+        region: Some(REGION.into()),
+    };
+    let tools = McpToolbox::new(
+        &[config],
+        Some(credentials(SECRET)),
+        &McpSettings::default(),
+    )
+    .unwrap();
+    let alice = CallContext {
+        caller: Some(Caller {
+            sub: "u-alice".into(),
+            email: Some("alice@example.com".into()),
+        }),
+    };
+    assert!(tools.list_tools().await.unavailable.is_empty());
+    let output = tools
+        .call_tool("get_event", json!({"event_id": "none"}), &alice)
+        .await
+        .unwrap();
+    assert_eq!(refused.load(Ordering::SeqCst), 0, "{}", output.text);
+    // The handshake carries no caller; the tool call does, signed.
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains(&(Some("u-alice".into()), true)), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(caller, signed)| caller.is_some() == *signed)
+    );
+
+    // A request whose caller header was changed after signing is refused.
+    let signer = SigV4Signer::new(credentials(SECRET), REGION.into());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let headers = signer
+        .sign(
+            "POST",
+            &mcp.url,
+            &[(CALLER_HEADER, "u-alice")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let before = verified.load(Ordering::SeqCst);
+    let send = |caller: &'static str| {
+        let mut request = reqwest::Client::new()
+            .post(&mcp.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header(CALLER_HEADER, caller)
+            .body(body.clone());
+        for (name, value) in headers.clone() {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    assert_eq!(send("u-mallory").await.unwrap().status(), 403);
+    assert_eq!(verified.load(Ordering::SeqCst), before);
+    assert_ne!(send("u-alice").await.unwrap().status(), 403);
 }
