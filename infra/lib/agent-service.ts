@@ -170,6 +170,20 @@ export class AgentService extends Construct {
       ...(props.domainName ? [props.domainName] : []),
       this.loadBalancer.loadBalancerDnsName,
     ].join(','));
+    if (props.oidc) {
+      // The ALB signs the user's claims into x-amzn-oidc-data on every request it forwards: the
+      // agent verifies them against this ALB's ARN (keys from the region's public ELB key
+      // endpoint, over the HTTPS egress below) and refuses requests without them.
+      container.addEnvironment('AGENT_ALB_ARN', this.loadBalancer.loadBalancerArn);
+      container.addEnvironment('AGENT_REQUIRE_ALB_IDENTITY', 'true');
+      if (props.oidc.allowedEmailDomains.length > 0) {
+        container.addEnvironment('AGENT_ALLOWED_EMAIL_DOMAINS', props.oidc.allowedEmailDomains.join(','));
+      }
+      if (props.oidc.allowedGroups.length > 0) {
+        container.addEnvironment('AGENT_ALLOWED_GROUPS', props.oidc.allowedGroups.join(','));
+        container.addEnvironment('AGENT_GROUPS_CLAIM', props.oidc.groupsClaim);
+      }
+    }
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc,

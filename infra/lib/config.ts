@@ -12,6 +12,14 @@ export interface OidcConfig {
   readonly clientId: string;
   /** ARN of a Secrets Manager secret holding the client secret (never the secret itself). */
   readonly clientSecretArn: string;
+  /** Who may use the agent once signed in (checked by the agent on the ALB's signed claims):
+   *  verified e-mail addresses in these domains ... */
+  readonly allowedEmailDomains: string[];
+  /** ... and members of these groups (claim `groupsClaim`). Each non-empty list must be met. */
+  readonly allowedGroups: string[];
+  readonly groupsClaim: string;
+  /** Every user the identity provider signs in may use the agent (explicit: no lists given). */
+  readonly allowAnyUser: boolean;
 }
 
 export type Arch = 'arm64' | 'x86_64';
@@ -183,6 +191,10 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
       userInfoEndpoint: need('oidcUserInfoEndpoint'),
       clientId: need('oidcClientId'),
       clientSecretArn: need('oidcClientSecretArn'),
+      allowedEmailDomains: list(get('oidcAllowedEmailDomains'), 'oidcAllowedEmailDomains'),
+      allowedGroups: list(get('oidcAllowedGroups'), 'oidcAllowedGroups'),
+      groupsClaim: str(get('oidcGroupsClaim')) ?? 'groups',
+      allowAnyUser: bool(get('oidcAllowAnyUser'), 'oidcAllowAnyUser', false),
     };
     if (!oidc.clientSecretArn.startsWith('arn:') || !oidc.clientSecretArn.includes(':secretsmanager:')) {
       throw new ConfigError('context oidcClientSecretArn must be the ARN of a Secrets Manager secret');
@@ -191,6 +203,18 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
   const certificateArn = str(get('certificateArn'));
   if (oidc && !certificateArn) {
     throw new ConfigError('OIDC authentication needs HTTPS: set certificateArn (and domainName)');
+  }
+  // Authentication alone lets in every account the provider issues (a public Cognito pool,
+  // a whole company directory): who may read CloudTrail is a decision to state.
+  if (oidc) {
+    const lists = oidc.allowedEmailDomains.length + oidc.allowedGroups.length;
+    if (lists === 0 && !oidc.allowAnyUser) {
+      throw new ConfigError('OIDC needs an allow-list: set oidcAllowedEmailDomains and/or oidcAllowedGroups '
+        + '(with oidcGroupsClaim), or oidcAllowAnyUser=true to let every user the identity provider signs in read CloudTrail');
+    }
+    if (lists > 0 && oidc.allowAnyUser) {
+      throw new ConfigError('oidcAllowAnyUser=true contradicts oidcAllowedEmailDomains/oidcAllowedGroups: choose one');
+    }
   }
   const addresses = addressCount(allowedCidrs);
   if (addresses > MAX_ADDRESSES_WITHOUT_OIDC && !oidc) {

@@ -51,6 +51,7 @@ const OIDC = {
   oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
   oidcClientId: 'agent',
   oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:oidc-AbCdEf',
+  oidcAllowedEmailDomains: 'example.com',
 };
 
 test('allowedCidrs: addresses are counted exactly over the union of the ranges', () => {
@@ -161,4 +162,15 @@ test('model ids: garbage is refused with a message naming the key and the value'
     [{ bedrockFoundationModels: SONNET }, /context bedrockFoundationModels applies only when modelId is an application inference profile ARN/],
   ];
   for (const [context, message] of cases) assert.throws(() => parse(context), message, JSON.stringify(context));
+});
+
+test('OIDC: who may use the agent is stated: allow-lists, or every signed-in user explicitly', () => {
+  const { oidcAllowedEmailDomains: _, ...noLists } = OIDC;
+  assert.throws(() => parse(noLists), /OIDC needs an allow-list: set oidcAllowedEmailDomains/);
+  assert.equal(parse({ ...noLists, oidcAllowAnyUser: 'true' }).oidc?.allowAnyUser, true);
+  assert.throws(() => parse({ ...OIDC, oidcAllowAnyUser: true }), /contradicts/);
+  const oidc = parse({ ...noLists, oidcAllowedGroups: '["secops", "platform"]', oidcGroupsClaim: 'cognito:groups' }).oidc;
+  assert.deepEqual(oidc?.allowedGroups, ['secops', 'platform']);
+  assert.equal(oidc?.groupsClaim, 'cognito:groups');
+  assert.deepEqual(parse(OIDC).oidc?.allowedEmailDomains, ['example.com']);
 });

@@ -25,6 +25,9 @@ export const HTTPS_OIDC = {
   oidcUserInfoEndpoint: 'https://idp.example.com/userinfo',
   oidcClientId: 'agent',
   oidcClientSecretArn: 'arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:oidc-AbCdEf',
+  oidcAllowedEmailDomains: 'example.com',
+  oidcAllowedGroups: 'secops,platform',
+  oidcGroupsClaim: 'cognito:groups',
 };
 
 /** `nag` adds cdk-nag's AwsSolutions checks; `outdir` is where the cloud assembly (and the

@@ -251,6 +251,28 @@ test('with a certificate: HTTPS with OIDC authentication before forwarding, HTTP
   assert.equal(Object.values(outputs)[0].Value, 'https://chat.example.com/');
 });
 
+test('with OIDC the agent verifies the ALB sign-in token against this ALB and applies the allow-lists', () => {
+  const envOf = (context: Record<string, unknown>) => {
+    const { template } = synth(context);
+    const [task] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    const env: { Name: string; Value: unknown }[] = task.Properties.ContainerDefinitions[0].Environment;
+    const [albId] = Object.keys(template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    return { value: (name: string) => env.find((e) => e.Name === name)?.Value, albId };
+  };
+  const oidc = envOf(HTTPS);
+  // Ref of an ALB is its ARN: the `signer` the agent requires in each token's header.
+  assert.deepEqual(oidc.value('AGENT_ALB_ARN'), { Ref: oidc.albId });
+  assert.equal(oidc.value('AGENT_REQUIRE_ALB_IDENTITY'), 'true');
+  assert.equal(oidc.value('AGENT_ALLOWED_EMAIL_DOMAINS'), 'example.com');
+  assert.equal(oidc.value('AGENT_ALLOWED_GROUPS'), 'secops,platform');
+  assert.equal(oidc.value('AGENT_GROUPS_CLAIM'), 'cognito:groups');
+  // Without OIDC nothing could sign a token: the agent is not told to expect one.
+  const plain = envOf(CIDRS);
+  for (const name of ['AGENT_ALB_ARN', 'AGENT_REQUIRE_ALB_IDENTITY', 'AGENT_ALLOWED_EMAIL_DOMAINS']) {
+    assert.equal(plain.value(name), undefined, name);
+  }
+});
+
 test('the agent serves only the names browsers reach it by (DNS rebinding) and trusts the ALB for client addresses', () => {
   const hostsOf = (context: Record<string, unknown>) => {
     const { template } = synth(context);
