@@ -37,6 +37,9 @@ export function onlyResource(template, type) {
   return found[0];
 }
 
+/** Resource types whose `Ref` is their ARN (not their name). */
+const REF_IS_ARN = new Set(["AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"]);
+
 /**
  * A resolver of intrinsic functions for a deployment in `region` of `account`. `attributes`
  * supplies `Fn::GetAtt` values the test decides (e.g. a Function URL that points at a local
@@ -65,6 +68,10 @@ export function resolver(template, { region, account, stackName, attributes = {}
         return `arn:aws:iam::${account}:role/${physicalName(id)}`;
       case "AWS::Logs::LogGroup":
         return `arn:aws:logs:${region}:${account}:log-group:${physicalName(id)}:*`;
+      case "AWS::ElasticLoadBalancingV2::LoadBalancer":
+        return `arn:aws:elasticloadbalancing:${region}:${account}:loadbalancer/app/${physicalName(id).slice(0, 32)}/50dc6c495c0c9188`;
+      case "AWS::ElasticLoadBalancingV2::TargetGroup":
+        return `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${physicalName(id).slice(0, 32)}/73e2d6bc24d8a067`;
       default: {
         const service = resource.Type.split("::")[1].toLowerCase();
         return `arn:aws:${service}:${region}:${account}:${physicalName(id)}`;
@@ -90,6 +97,8 @@ export function resolver(template, { region, account, stackName, attributes = {}
       case "Ref":
         if (arg in pseudo) return pseudo[arg];
         if (template.Parameters?.[arg]) return template.Parameters[arg].Default;
+        // Most resources' Ref is their name; load balancers and target groups give their ARN.
+        if (REF_IS_ARN.has(template.Resources[arg]?.Type)) return arnOf(arg);
         if (template.Resources[arg]) return physicalName(arg);
         throw new Error(`Ref to an unknown name ${arg}`);
       case "Fn::GetAtt": {

@@ -4,7 +4,9 @@
 // environment (image ENV + task env + what ECS adds, task-role credentials from the container
 // credentials endpoint), the target group's health check, and a chat through the ALB's forward
 // action whose tool call must end `ok`. Only two things are swapped: the CloudTrail source (the
-// sample instead of LookupEvents) and Bedrock's endpoint (the ConverseStream stand-in).
+// sample instead of LookupEvents) and Bedrock's endpoint (the ConverseStream stand-in); with an
+// authenticate-oidc listener, also the ALB's public-key endpoint (the emulated ALB signs its
+// sign-in tokens with a key of its own, for the ARN the template gives the load balancer).
 //
 // Run by scripts/test-deployed, inside a private network namespace (the task listens where its
 // environment says, e.g. 0.0.0.0:8080, on the namespace's task address), with the assemblies in
@@ -12,12 +14,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startBedrockStandin } from "../browser/bedrock-standin.mjs";
-import { healthCheck, startCredentialsEndpoint, startLoadBalancer } from "./ecs.mjs";
+import { healthCheck, startCredentialsEndpoint, startLoadBalancer, startOidcSigner } from "./ecs.mjs";
 import { startFunction } from "./lambda.mjs";
 import { CredentialBook } from "./sigv4.mjs";
 import { dockerImageAssets, dockerfileEnv, iamEvaluator, loadAssembly, onlyResource, resolver, resourcesOf } from "./template.mjs";
@@ -148,6 +151,19 @@ for (const dir of assemblies) {
       facts.taskRoleId = taskRoleId;
       facts.taskIam = iamEvaluator(template, resolve, taskRoleId);
 
+      // An authenticate-oidc listener: the agent must verify the tokens the ALB signs, as its
+      // `signer`, which is the load balancer's ARN (its Ref).
+      const listeners = resourcesOf(template, "AWS::ElasticLoadBalancingV2::Listener");
+      facts.oidc = listeners.some(([, l]) => (l.Properties.DefaultActions ?? []).some((a) => a.Type === "authenticate-oidc"));
+      const swaps = {};
+      if (facts.oidc) {
+        facts.albArn = resolve({ Ref: albId });
+        facts.signer = await startOidcSigner(facts.albArn);
+        cleanup.push(facts.signer.stop);
+        swaps.AGENT_ALB_KEY_ENDPOINT = facts.signer.endpoint;
+        facts.user = { sub: "0b8f5e4a-alice", email: "alice@example.com", email_verified: "true" };
+      }
+
       const credentials = await startCredentialsEndpoint(book, taskRoleId);
       cleanup.push(credentials.stop);
       const bedrock = await startBedrockStandin();
@@ -162,6 +178,7 @@ for (const dir of assemblies) {
         ...credentials.env,
         // The other permitted swap: Bedrock's endpoint (the SDK's standard override).
         AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.endpoint,
+        ...swaps,
         HOME: home,
         PATH: "/usr/bin:/bin",
       });
@@ -182,7 +199,11 @@ for (const dir of assemblies) {
         address: taskAddress,
         port: targetGroup.HealthCheckPort && targetGroup.HealthCheckPort !== "traffic-port" ? Number(targetGroup.HealthCheckPort) : binding.ContainerPort,
       };
-      const alb = await startLoadBalancer({ dnsName: facts.albDns, target: { address: taskAddress, port: binding.ContainerPort } });
+      const alb = await startLoadBalancer({
+        dnsName: facts.albDns,
+        target: { address: taskAddress, port: binding.ContainerPort },
+        oidc: facts.oidc ? { signer: facts.signer, claims: facts.user } : undefined,
+      });
       cleanup.push(alb.stop);
       facts.alb = alb;
     });
@@ -235,6 +256,51 @@ for (const dir of assemblies) {
         assert.equal(call.path, "/mcp", "the agent calls the route cloudtrail-mcp serves");
         assert.match(call.host, new RegExp(`\\.lambda-url\\.${region}\\.on\\.aws$`));
         assert.equal(call.result, "response");
+      }
+
+      // Signed in: the function's audit line names the user the tool call was for, and so does
+      // the agent's line for the question.
+      if (facts.oidc) {
+        const audit = (output) => output.join("").split("\n").filter((l) => l.includes('"target":"audit"'));
+        const calls = audit(facts.lambda.output);
+        assert.ok(calls.some((l) => l.includes(`"user":"${facts.user.sub}"`) && l.includes(`"user_header":"${facts.user.sub}"`)),
+          `the function audits the caller: ${calls.join("\n")}${logs()}`);
+        assert.ok(audit(facts.agent.output).some((l) => l.includes(`"user":"${facts.user.sub}"`)), logs());
+      }
+    });
+
+    test("with OIDC, requests that skip the ALB's login, carry another ALB's token or a user outside the allow-list are refused", async (t) => {
+      if (!facts.oidc) return t.skip("no authenticate-oidc listener in this configuration");
+      // Straight to the task (no token): refused, even with the right Host (which fetch cannot
+      // set: node:http can).
+      const toTask = (headers) => new Promise((resolve, reject) => {
+        const req = httpRequest({ host: taskAddress, port: facts.binding.ContainerPort, path: "/api/session", headers: { host: facts.albDns, ...headers } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      assert.equal((await toTask({})).status, 401);
+      const tokens = {
+        "another load balancer": facts.signer.token(facts.user, { by: facts.albArn.replace("/50dc", "/0000") }),
+        expired: facts.signer.token(facts.user, { expiresIn: -600 }),
+      };
+      for (const [name, token] of Object.entries(tokens)) {
+        assert.equal((await toTask({ "x-amzn-oidc-data": token })).status, 401, name);
+      }
+      // Signed in at the identity provider, but not in an allowed e-mail domain.
+      const mallory = await startLoadBalancer({
+        dnsName: facts.albDns,
+        target: { address: taskAddress, port: facts.binding.ContainerPort },
+        oidc: { signer: facts.signer, claims: { sub: "mallory", email: "mallory@evil.example", email_verified: "true" } },
+      });
+      try {
+        const page = await fetch(`${mallory.url}/`, { headers: { accept: "text/html" } });
+        assert.equal(page.status, 403);
+        assert.match(await page.text(), /mallory@evil\.example is signed in but may not use this agent/);
+      } finally {
+        await mallory.stop();
       }
     });
 
