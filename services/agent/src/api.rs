@@ -26,7 +26,7 @@ use tracing::Instrument;
 use crate::access::{self, Peer, client_ip};
 use crate::agent::RunInput;
 use crate::runner;
-use crate::session::SessionError;
+use crate::session::{ANONYMOUS, SessionError};
 use crate::state::AppState;
 use crate::web;
 
@@ -57,6 +57,7 @@ impl IntoResponse for ApiError {
             ApiError::Session(SessionError::Full(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Session(SessionError::TooManyNew(_)) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Session(SessionError::Gone) => StatusCode::GONE,
+            ApiError::Session(SessionError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
         if let ApiError::Session(SessionError::TooManyNew(secs)) = &self
@@ -154,13 +155,18 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn session_view(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let view = session_id(&headers).map(|id| state.sessions.view(&id));
-    let (running, messages) = view.map_or((false, vec![]), |v| (v.running, v.messages));
-    no_store(
-        Json(json!({"model": state.model, "running": running, "messages": messages}))
+async fn session_view(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = match session_id(&headers) {
+        Some(id) => state.sessions.view(ANONYMOUS, &id).await?,
+        None => Default::default(),
+    };
+    Ok(no_store(
+        Json(json!({"model": state.model, "running": view.running, "messages": view.messages}))
             .into_response(),
-    )
+    ))
 }
 
 /// Stop and reset change state but carry no body: they must still be sent as JSON, which a
@@ -186,7 +192,10 @@ async fn stop(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let stopped = session_id(&headers).is_some_and(|id| state.sessions.stop(&id));
+    let stopped = match session_id(&headers) {
+        Some(id) => state.sessions.stop(ANONYMOUS, &id).await?,
+        None => false,
+    };
     Ok(Json(json!({"stopped": stopped})).into_response())
 }
 
@@ -196,7 +205,7 @@ async fn reset(
 ) -> Result<StatusCode, ApiError> {
     require_json(&headers)?;
     if let Some(id) = session_id(&headers) {
-        state.sessions.reset(&id);
+        state.sessions.reset(ANONYMOUS, &id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -237,14 +246,19 @@ async fn chat(
 ) -> Result<Response, ApiError> {
     let (message, timezone) = validate(body)?;
     // Only ids the store issued are used: an unknown (forged, expired, reset) one gets a new id.
-    let existing = session_id(&headers).filter(|id| state.sessions.exists(id));
+    let owner = ANONYMOUS;
+    let existing = match session_id(&headers) {
+        Some(id) if state.sessions.exists(owner, &id).await? => Some(id),
+        _ => None,
+    };
     let id = match &existing {
         Some(id) => id.clone(),
-        None => state
-            .sessions
-            .create(client_ip(&state.access, &headers, peer))?,
+        None => {
+            let client = client_ip(&state.access, &headers, peer);
+            state.sessions.create(owner, client).await?
+        }
     };
-    let (history, ticket) = state.sessions.begin_run(&id, &message)?;
+    let (history, ticket) = state.sessions.begin_run(owner, &id, &message).await?;
     let input = RunInput {
         text: message,
         now: Timestamp::now(),
@@ -252,8 +266,16 @@ async fn chat(
     };
     let (sse_tx, sse_rx) = mpsc::unbounded_channel();
     tokio::spawn(
-        runner::run(state.clone(), id.clone(), history, input, ticket, sse_tx)
-            .instrument(tracing::Span::current()),
+        runner::run(
+            state.clone(),
+            owner.to_owned(),
+            id.clone(),
+            history,
+            input,
+            ticket,
+            sse_tx,
+        )
+        .instrument(tracing::Span::current()),
     );
     let mut response = no_store(
         Sse::new(runner::event_stream(sse_rx))

@@ -17,7 +17,7 @@ use crate::model::Model;
 use crate::model::bedrock::BedrockModel;
 use crate::model::offline::OfflineModel;
 use crate::server::{ServerLimits, serve as serve_http};
-use crate::session::{SessionLimits, SessionStore};
+use crate::session::{MemoryStore, SessionLimits};
 use crate::state::AppState;
 
 /// Why the service could not start.
@@ -93,12 +93,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             limits,
             persona: config.persona,
         },
-        sessions: SessionStore::new(SessionLimits {
+        sessions: Arc::new(MemoryStore::new(SessionLimits {
             max_sessions: config.max_sessions,
             idle_ttl: Duration::from_secs(config.session_idle_secs),
             new_per_client_per_minute: config.new_chats_per_client_per_minute,
             ..SessionLimits::default()
-        }),
+        })),
         secure_cookie: config.secure_cookie,
         access: Arc::new(AccessPolicy::new(
             &config.allowed_hosts,
@@ -121,7 +121,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let expired = sweeper.sessions.expire_idle();
+            let expired = sweeper.sessions.expire_idle().await;
             if expired > 0 {
                 tracing::info!(expired, "expired idle sessions");
             }
