@@ -1,6 +1,6 @@
 //! Server-side conversations keyed by the session cookie, behind the [`SessionStore`] trait with
 //! two implementations: [`MemoryStore`] (one task's memory, the default) and
-//! `dynamo::DynamoStore` (a DynamoDB table shared by every task).
+//! [`dynamo::DynamoStore`] (a DynamoDB table shared by every task).
 //!
 //! The rules both keep: one run at a time per session, and each run has an identity (a run that
 //! is no longer its session's current one changes nothing when it ends); session ids are issued
@@ -8,7 +8,7 @@
 //! the empty string when anonymous) and a session asked for by another owner does not exist;
 //! idle sessions expire; each client address may open only so many new chats per minute (429).
 
-// DYNAMO pub mod dynamo;
+pub mod dynamo;
 mod memory;
 mod openings;
 mod store;
