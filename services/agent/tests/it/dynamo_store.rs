@@ -374,3 +374,40 @@ async fn another_owner_cannot_address_a_session() {
     assert!(store.view("alice", &id).await.unwrap().messages.is_empty());
     moto.stop().await;
 }
+
+#[tokio::test]
+async fn the_history_bound_keeps_the_newest_exchanges() {
+    use agent::conversation::Message;
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let table = table(&moto).await;
+    // Half of the session bound goes to the model history: 1,000 bytes here.
+    let limits = SessionLimits {
+        max_session_bytes: 2000,
+        ..SessionLimits::default()
+    };
+    let store = DynamoStore::new(moto.client(), &table, limits, LeaseSettings::default());
+    let id = store
+        .create("", IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let question = format!("question {i}");
+        let (mut history, ticket) = store.begin_run("", &id, &question).await.unwrap();
+        history.push(Message::user_text(question));
+        history.push(Message::assistant_text("a".repeat(350)));
+        store.finish_run("", &id, ticket.run, history).await;
+    }
+    let (history, _) = store.begin_run("", &id, "last").await.unwrap();
+    let questions: Vec<String> = history
+        .iter()
+        .filter(|m| m.role == agent::conversation::Role::User)
+        .map(Message::text)
+        .collect();
+    assert_eq!(questions, ["question 3", "question 4"]);
+    // The page still shows every exchange (nothing was streamed: only the questions count).
+    let view = store.view("", &id).await.unwrap();
+    assert_eq!(view.messages.len(), 12);
+    moto.stop().await;
+}
