@@ -2,7 +2,7 @@
 // only the configured CIDR ranges can reach (nobody by default). With a certificate the ALB
 // serves HTTPS (HTTP redirects to it) and can authenticate users with OIDC before any request
 // reaches the agent. The task role may invoke the configured Bedrock model and the MCP Function
-// URL, nothing else.
+// URL, and run the chat store's item operations on the sessions table, nothing else.
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -17,9 +17,12 @@ import { Construct } from 'constructs';
 import { bedrockModelArns } from './bedrock.ts';
 import type { Arch, OidcConfig } from './config.ts';
 import type { Network } from './network.ts';
+import type { SessionsTable } from './sessions-table.ts';
 
 export interface AgentServiceProps {
   readonly network: Network;
+  /** Where the conversations live: every task shares this table. */
+  readonly sessions: SessionsTable;
   readonly architecture: Arch;
   readonly desiredCount: number;
   readonly modelId: string;
@@ -57,7 +60,7 @@ export class AgentService extends Construct {
     });
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'agent: invoke the configured Bedrock model and the MCP Function URL',
+      description: 'agent: invoke the configured Bedrock model and the MCP Function URL, keep chats in the sessions table',
     });
     const modelArns = bedrockModelArns(props.modelId, props.bedrockRegion, Stack.of(this).account, props.bedrockFoundationModels);
     this.taskRole.addToPolicy(new iam.PolicyStatement({
@@ -73,6 +76,7 @@ export class AgentService extends Construct {
       });
     }
     props.mcpFunction.grantInvokeUrl(this.taskRole);
+    props.sessions.grantStore(this.taskRole);
 
     const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: 512,
@@ -121,6 +125,9 @@ export class AgentService extends Construct {
         // Tasks are reachable only through the ALB, which appends the client's address to
         // X-Forwarded-For: per-client limits use it.
         AGENT_TRUST_FORWARDED_FOR: 'true',
+        // Conversations in the shared table: any task continues any chat.
+        AGENT_SESSION_STORE: 'dynamodb',
+        AGENT_SESSIONS_TABLE: props.sessions.table.tableName,
         RUST_LOG: 'info',
       },
     });
@@ -190,7 +197,7 @@ export class AgentService extends Construct {
       allowAllOutbound: false,
       description: 'Agent tasks: ingress only from the chat ALB',
     });
-    // Everything the tasks call is HTTPS: Bedrock, the Function URL, ECR and CloudWatch Logs. (DNS
+    // Everything the tasks call is HTTPS: Bedrock, DynamoDB, the Function URL, ECR and CloudWatch Logs. (DNS
     // and the task credentials endpoint are link-local and not filtered by security groups.)
     serviceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and the MCP Function URL');
     serviceSecurityGroup.addIngressRule(albSecurityGroup, ec2.Port.tcp(8080), 'from the ALB');
@@ -215,7 +222,10 @@ export class AgentService extends Construct {
       targets: [this.service],
       healthCheck: { path: '/healthz', healthyHttpCodes: '200', interval: Duration.seconds(15) },
       deregistrationDelay: Duration.seconds(10),
-      // Conversations live in a task's memory: keep a browser on its task.
+      // Not needed for correctness (chats live in DynamoDB, and any task continues them); kept
+      // because it still helps: a reload on the task running the answer shows it live rather
+      // than as of its last progress write (2 s), and the per-address limit on new chats is
+      // counted per task.
       stickinessCookieDuration: Duration.days(1),
     });
 

@@ -8,6 +8,7 @@ import { AgentService } from './agent-service.ts';
 import type { AppConfig } from './config.ts';
 import { McpFunction } from './mcp-function.ts';
 import { Network } from './network.ts';
+import { SessionsTable } from './sessions-table.ts';
 
 export interface AgentStackProps extends StackProps {
   readonly config: AppConfig;
@@ -19,6 +20,7 @@ export class AgentStack extends Stack {
   readonly network: Network;
   readonly mcp: McpFunction;
   readonly agent: AgentService;
+  readonly sessions: SessionsTable;
 
   constructor(scope: Construct, id: string, props: AgentStackProps) {
     super(scope, id, props);
@@ -34,7 +36,9 @@ export class AgentStack extends Stack {
       reservedConcurrency: config.mcpReservedConcurrency,
       repoRoot: props.repoRoot,
     });
+    this.sessions = new SessionsTable(this, 'Sessions');
     this.agent = new AgentService(this, 'Agent', {
+      sessions: this.sessions,
       network: this.network,
       architecture: config.architecture,
       desiredCount: config.desiredCount,

@@ -71,7 +71,7 @@ test("the MCP function's role may look up CloudTrail events and write its own lo
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023' }, 1);
 });
 
-test('the task role may invoke the configured model and the MCP Function URL only', () => {
+test('the task role may invoke the configured model, the MCP Function URL and the sessions table only', () => {
   const { template } = synth(CIDRS);
   const statements = statementsOf(template, 'AgentTaskRole');
   const bedrock = statements.filter((s) => actions(s).some((a) => a.startsWith('bedrock:')));
@@ -85,7 +85,9 @@ test('the task role may invoke the configured model and the MCP Function URL onl
   assert.deepEqual(lambda.map(actions).flat().sort(), ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
   assert.ok(JSON.stringify(lambda).includes('"lambda:FunctionUrlAuthType":"AWS_IAM"'));
   assert.ok(JSON.stringify(lambda).includes('"lambda:InvokedViaFunctionUrl":true'));
-  assert.equal(statements.length, bedrock.length + lambda.length, JSON.stringify(statements));
+  const dynamodb = statements.filter((s) => actions(s).some((a) => a.startsWith('dynamodb:')));
+  assert.equal(dynamodb.length, 1, JSON.stringify(dynamodb));
+  assert.equal(statements.length, bedrock.length + lambda.length + dynamodb.length, JSON.stringify(statements));
 });
 
 /** The Resource list of the task role's one Bedrock statement, sorted. */

@@ -3,8 +3,9 @@
 // policy enforced, path passed through), the agent binary with the task definition's container
 // environment (image ENV + task env + what ECS adds, task-role credentials from the container
 // credentials endpoint), the target group's health check, and a chat through the ALB's forward
-// action whose tool call must end `ok`. Only two things are swapped: the CloudTrail source (the
-// sample instead of LookupEvents) and Bedrock's endpoint (the ConverseStream stand-in); with an
+// action whose tool call must end `ok`. Only three things are swapped: the CloudTrail source (the
+// sample instead of LookupEvents), Bedrock's endpoint (the ConverseStream stand-in) and
+// DynamoDB's (moto, with the task role's IAM policy enforced on each item operation); with an
 // authenticate-oidc listener, also the ALB's public-key endpoint (the emulated ALB signs its
 // sign-in tokens with a key of its own, for the ARN the template gives the load balancer).
 //
@@ -20,6 +21,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startBedrockStandin } from "../browser/bedrock-standin.mjs";
+import { startDynamoStandin } from "./dynamodb.mjs";
 import { healthCheck, startCredentialsEndpoint, startLoadBalancer, startOidcSigner } from "./ecs.mjs";
 import { startFunction } from "./lambda.mjs";
 import { CredentialBook } from "./sigv4.mjs";
@@ -169,6 +171,15 @@ for (const dir of assemblies) {
       const bedrock = await startBedrockStandin();
       cleanup.push(bedrock.close);
       facts.bedrock = bedrock;
+      // The sessions table the container environment names, created as the template defines it.
+      const tableName = facts.containerEnv.AGENT_SESSIONS_TABLE;
+      const [tableId, table] = onlyResource(template, "AWS::DynamoDB::Table");
+      assert.equal(resolve({ Ref: tableId }), tableName, "the agent uses the stack's table");
+      const dynamodb = await startDynamoStandin({
+        region, tableName, tableArn: resolve({ "Fn::GetAtt": [tableId, "Arn"] }), table: table.Properties, iam: facts.taskIam,
+      });
+      cleanup.push(dynamodb.stop);
+      facts.dynamodb = dynamodb;
       const home = mkdtempSync(path.join(tmpdir(), "deployed-home-"));
       const agent = startProcess(bin("agent"), {
         ...facts.containerEnv,
@@ -178,6 +189,8 @@ for (const dir of assemblies) {
         ...credentials.env,
         // The other permitted swap: Bedrock's endpoint (the SDK's standard override).
         AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.endpoint,
+        // And DynamoDB's (same mechanism).
+        AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
         ...swaps,
         HOME: home,
         PATH: "/usr/bin:/bin",
@@ -240,6 +253,7 @@ for (const dir of assemblies) {
         headers: { "content-type": "application/json", accept: "text/event-stream", origin: `http://${facts.albDns}` },
         body: JSON.stringify({ message: "Which tag does the instance carry?", timezone: "UTC" }),
       });
+      facts.chatCookie = response.headers.getSetCookie().find((c) => c.startsWith("agent_session="))?.split(";")[0];
       const body = response.ok ? await readEvents(response) : await response.text();
       const logs = () => `\nagent output:\n${facts.agent.output.join("")}\nfunction output:\n${facts.lambda.output.join("")}`;
       assert.equal(response.status, 200, `${JSON.stringify(body)}${logs()}`);
@@ -302,6 +316,23 @@ for (const dir of assemblies) {
       } finally {
         await mallory.stop();
       }
+    });
+
+    test("the chat lives in the sessions table: item operations the task role may run, signed with its credentials", async () => {
+      assert.equal(facts.containerEnv.AGENT_SESSION_STORE, "dynamodb");
+      const calls = facts.dynamodb.calls;
+      const actions = new Set(calls.map((c) => c.action));
+      for (const action of ["PutItem", "UpdateItem", "Query"]) assert.ok(actions.has(action), `${action} in ${[...actions]}`);
+      for (const call of calls) {
+        assert.ok(call.allowed, `the task role may ${call.action} on ${call.table}`);
+        assert.equal(book.lookup(call.accessKey)?.principal, facts.taskRoleId, "signed with the task role's credentials");
+      }
+      // A reload on the task shows the chat it just stored (question and answer).
+      const cookie = facts.chatCookie;
+      assert.ok(cookie, "the chat set a session cookie");
+      const view = await (await fetch(`${facts.alb.url}/api/session`, { headers: { cookie } })).json();
+      assert.equal(view.messages.length, 2, JSON.stringify(view));
+      assert.equal(view.messages[0].text, "Which tag does the instance carry?");
     });
 
     test("the agent refuses a foreign Host through the ALB (DNS rebinding) and a cross-site Origin", async () => {

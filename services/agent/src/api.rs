@@ -27,7 +27,7 @@ use crate::access::{self, Peer, client_ip};
 use crate::agent::RunInput;
 use crate::identity::User;
 use crate::runner;
-use crate::session::SessionError;
+use crate::session::{ANONYMOUS, SessionError};
 use crate::signin;
 use crate::state::AppState;
 use crate::tools::CallContext;
@@ -60,6 +60,7 @@ impl IntoResponse for ApiError {
             ApiError::Session(SessionError::Full(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Session(SessionError::TooManyNew(_)) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Session(SessionError::Gone) => StatusCode::GONE,
+            ApiError::Session(SessionError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
         if let ApiError::Session(SessionError::TooManyNew(secs)) = &self
@@ -162,13 +163,26 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn session_view(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let view = session_id(&headers).map(|id| state.sessions.view(&id));
-    let (running, messages) = view.map_or((false, vec![]), |v| (v.running, v.messages));
-    no_store(
-        Json(json!({"model": state.model, "running": running, "messages": messages}))
+/// Whose chats a request may address: the signed-in user's (their `sub`), or the anonymous
+/// owner's when no identity is configured. A cookie of another user's chat addresses nothing.
+fn owner(user: &Option<Extension<User>>) -> &str {
+    user.as_ref()
+        .map_or(ANONYMOUS, |Extension(user)| user.sub.as_str())
+}
+
+async fn session_view(
+    State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = match session_id(&headers) {
+        Some(id) => state.sessions.view(owner(&user), &id).await?,
+        None => Default::default(),
+    };
+    Ok(no_store(
+        Json(json!({"model": state.model, "running": view.running, "messages": view.messages}))
             .into_response(),
-    )
+    ))
 }
 
 /// Stop and reset change state but carry no body: they must still be sent as JSON, which a
@@ -191,20 +205,25 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn stop(
     State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let stopped = session_id(&headers).is_some_and(|id| state.sessions.stop(&id));
+    let stopped = match session_id(&headers) {
+        Some(id) => state.sessions.stop(owner(&user), &id).await?,
+        None => false,
+    };
     Ok(Json(json!({"stopped": stopped})).into_response())
 }
 
 async fn reset(
     State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     require_json(&headers)?;
     if let Some(id) = session_id(&headers) {
-        state.sessions.reset(&id);
+        state.sessions.reset(owner(&user), &id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -246,14 +265,20 @@ async fn chat(
 ) -> Result<Response, ApiError> {
     let (message, timezone) = validate(body)?;
     // Only ids the store issued are used: an unknown (forged, expired, reset) one gets a new id.
-    let existing = session_id(&headers).filter(|id| state.sessions.exists(id));
+    let owner = owner(&user).to_owned();
+    let owner = owner.as_str();
+    let existing = match session_id(&headers) {
+        Some(id) if state.sessions.exists(owner, &id).await? => Some(id),
+        _ => None,
+    };
     let id = match &existing {
         Some(id) => id.clone(),
-        None => state
-            .sessions
-            .create(client_ip(&state.access, &headers, peer))?,
+        None => {
+            let client = client_ip(&state.access, &headers, peer);
+            state.sessions.create(owner, client).await?
+        }
     };
-    let (history, ticket) = state.sessions.begin_run(&id, &message)?;
+    let (history, ticket) = state.sessions.begin_run(owner, &id, &message).await?;
     let input = RunInput {
         text: message,
         now: Timestamp::now(),
@@ -264,8 +289,16 @@ async fn chat(
     };
     let (sse_tx, sse_rx) = mpsc::unbounded_channel();
     tokio::spawn(
-        runner::run(state.clone(), id.clone(), history, input, ticket, sse_tx)
-            .instrument(tracing::Span::current()),
+        runner::run(
+            state.clone(),
+            owner.to_owned(),
+            id.clone(),
+            history,
+            input,
+            ticket,
+            sse_tx,
+        )
+        .instrument(tracing::Span::current()),
     );
     let mut response = no_store(
         Sse::new(runner::event_stream(sse_rx))

@@ -17,6 +17,15 @@ pub enum ModelKind {
     Bedrock,
 }
 
+/// Where conversations are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionStoreKind {
+    /// This task's memory (one task; no AWS needed).
+    Memory,
+    /// A DynamoDB table shared by every task (`--sessions-table`).
+    Dynamodb,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -102,7 +111,26 @@ pub struct Config {
     #[arg(long, env = "AGENT_TOOL_TIMEOUT_SECS", default_value_t = 30)]
     pub tool_timeout_secs: u64,
 
-    /// Sessions kept in memory.
+    /// Where conversations are kept.
+    #[arg(
+        long,
+        env = "AGENT_SESSION_STORE",
+        value_enum,
+        default_value = "memory"
+    )]
+    pub session_store: SessionStoreKind,
+
+    /// The DynamoDB table of `--session-store dynamodb` (its endpoint honours
+    /// AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL).
+    #[arg(long, env = "AGENT_SESSIONS_TABLE")]
+    pub sessions_table: Option<String>,
+
+    /// How long a running answer's lease on its chat lasts without renewal (DynamoDB store):
+    /// a task that dies mid-answer holds its chat this long at most.
+    #[arg(long, env = "AGENT_SESSION_LEASE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=300))]
+    pub session_lease_secs: u64,
+
+    /// Sessions kept in memory (memory store).
     #[arg(long, env = "AGENT_MAX_SESSIONS", default_value_t = 1000)]
     pub max_sessions: usize,
 
@@ -172,6 +200,8 @@ pub struct Config {
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("--session-store dynamodb needs --sessions-table (or AGENT_SESSIONS_TABLE)")]
+    NoSessionsTable,
     #[error(
         "--{flag} has {given} values for {urls} --mcp-url: give one value for all, or one per URL"
     )]

@@ -35,7 +35,7 @@ pub enum StatusKind {
 }
 
 /// Kinds of errors shown as banners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Throttled,

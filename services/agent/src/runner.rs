@@ -78,12 +78,13 @@ fn for_display(event: AgentEvent) -> AgentEvent {
     }
 }
 
-/// Runs the agent for session `id`, relaying events to the session transcript and the SSE
+/// Runs the agent for session `id` of `owner`, relaying events to the session transcript and the SSE
 /// stream. `done` goes out only after the session is free again, so a client may send its next
 /// message as soon as it sees `done`. The run goes on if the browser disconnects (a reload then
 /// shows it).
 pub async fn run(
     state: Arc<AppState>,
+    owner: String,
     id: String,
     mut history: Vec<Message>,
     input: RunInput,
@@ -105,7 +106,7 @@ pub async fn run(
         let mut done = None;
         while let Some(event) = rx.recv().await {
             let event = for_display(event);
-            state.sessions.apply(&id, ticket.run, &event);
+            state.sessions.apply(&owner, &id, ticket.run, &event).await;
             if let AgentEvent::ToolStart { name, .. } = &event {
                 tools_called.push(name.clone());
             }
@@ -125,10 +126,13 @@ pub async fn run(
             kind: ErrorKind::Internal,
             message: "internal error: the answer was lost; the chat continues".into(),
         };
-        state.sessions.apply(&id, ticket.run, &error);
+        state.sessions.apply(&owner, &id, ticket.run, &error).await;
         let _ = sse.send(error);
     }
-    state.sessions.finish_run(&id, ticket.run, history);
+    state
+        .sessions
+        .finish_run(&owner, &id, ticket.run, history)
+        .await;
     let done = done.unwrap_or(AgentEvent::Done {
         stop_reason: RunEnd::Error,
         usage: Usage::default(),

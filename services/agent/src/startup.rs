@@ -6,18 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::access::AccessPolicy;
 use crate::agent::{Agent, Limits};
 use crate::api::app;
-use crate::config::{Config, ConfigError, ModelKind};
+use crate::config::{Config, ConfigError, ModelKind, SessionStoreKind};
 use crate::mcp::{McpAuth, McpConfigError, McpSettings, McpToolbox};
 use crate::model::Model;
 use crate::model::bedrock::BedrockModel;
 use crate::model::offline::OfflineModel;
 use crate::server::{ServerLimits, serve as serve_http};
-use crate::session::{SessionLimits, SessionStore};
+use crate::session::dynamo::{DynamoStore, LeaseSettings};
+use crate::session::{MemoryStore, SessionLimits, SessionStore};
 use crate::signin::SignIn;
 use crate::state::AppState;
 
@@ -30,6 +32,8 @@ pub enum StartError {
     Mcp(#[from] McpConfigError),
     #[error("no AWS region for Bedrock: set --bedrock-region, AGENT_BEDROCK_REGION or AWS_REGION")]
     NoRegion,
+    #[error("no AWS region for the DynamoDB sessions table: set AWS_REGION")]
+    NoSessionsRegion,
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -51,20 +55,27 @@ pub async fn sdk_config(region: Option<String>) -> SdkConfig {
 /// Builds the service state from the configuration.
 pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     let servers = config.mcp_servers()?;
-    let needs_aws =
-        config.model == ModelKind::Bedrock || servers.iter().any(|s| s.auth == McpAuth::Iam);
+    let dynamodb = config.session_store == SessionStoreKind::Dynamodb;
+    let needs_aws = config.model == ModelKind::Bedrock
+        || dynamodb
+        || servers.iter().any(|s| s.auth == McpAuth::Iam);
+    // One SDK configuration (credentials, region, endpoint overrides) for every client.
     let sdk = if needs_aws {
-        Some(sdk_config(config.bedrock_region.clone()).await)
+        Some(sdk_config(None).await)
     } else {
         None
     };
     let model: Arc<dyn Model> = match (config.model, &sdk) {
         (ModelKind::Bedrock, Some(sdk)) => {
-            if sdk.region().is_none() {
-                return Err(StartError::NoRegion);
-            }
+            let region = config
+                .bedrock_region
+                .clone()
+                .map(Region::new)
+                .or_else(|| sdk.region().cloned())
+                .ok_or(StartError::NoRegion)?;
             // The loop retries throttling itself so the user sees "retrying in N s".
             let bedrock = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+                .region(region)
                 .retry_config(RetryConfig::disabled())
                 .build();
             Arc::new(BedrockModel::new(
@@ -86,6 +97,42 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         tool_timeout: Duration::from_secs(config.tool_timeout_secs),
         ..Limits::default()
     };
+    let session_limits = SessionLimits {
+        max_sessions: config.max_sessions,
+        idle_ttl: Duration::from_secs(config.session_idle_secs),
+        new_per_client_per_minute: config.new_chats_per_client_per_minute,
+        ..SessionLimits::default()
+    };
+    let sessions: Arc<dyn SessionStore> = match (&sdk, dynamodb) {
+        (Some(sdk), true) => {
+            let table = config
+                .sessions_table
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or(ConfigError::NoSessionsTable)?;
+            if sdk.region().is_none() {
+                return Err(StartError::NoSessionsRegion);
+            }
+            // A store request that hangs must not hold a chat request: each has 5 s in all.
+            let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_secs(5))
+                        .build(),
+                )
+                .build();
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::from_conf(dynamo),
+                table,
+                session_limits,
+                LeaseSettings {
+                    lease: Duration::from_secs(config.session_lease_secs),
+                    ..LeaseSettings::default()
+                },
+            ))
+        }
+        _ => Arc::new(MemoryStore::new(session_limits)),
+    };
     Ok(AppState {
         model: model.info(),
         agent: Agent {
@@ -94,12 +141,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             limits,
             persona: config.persona,
         },
-        sessions: SessionStore::new(SessionLimits {
-            max_sessions: config.max_sessions,
-            idle_ttl: Duration::from_secs(config.session_idle_secs),
-            new_per_client_per_minute: config.new_chats_per_client_per_minute,
-            ..SessionLimits::default()
-        }),
+        sessions,
         secure_cookie: config.secure_cookie,
         access: Arc::new(AccessPolicy::new(
             &config.allowed_hosts,
@@ -123,7 +165,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let expired = sweeper.sessions.expire_idle();
+            let expired = sweeper.sessions.expire_idle().await;
             if expired > 0 {
                 tracing::info!(expired, "expired idle sessions");
             }
@@ -133,6 +175,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         addr = %listener.local_addr()?,
         model = %state.model.id,
         mcp_servers = config.mcp_urls.len(),
+        session_store = ?config.session_store,
         "agent listening"
     );
     serve_http(

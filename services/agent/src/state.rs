@@ -11,7 +11,8 @@ use crate::signin::SignIn;
 /// Shared state of the service.
 pub struct AppState {
     pub agent: Agent,
-    pub sessions: SessionStore,
+    /// Where the chats live (memory or DynamoDB).
+    pub sessions: Arc<dyn SessionStore>,
     pub model: ModelInfo,
     /// Adds `Secure` to the cookie (HTTPS deployments).
     pub secure_cookie: bool,

@@ -9,14 +9,14 @@
 //! and two model turns never run together. The page (`assets/app.js`) applies the same rule to the
 //! live events, so a reload shows what the stream showed.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::conversation::Role;
 use crate::events::{AgentEvent, ErrorKind, ToolStatus};
 
 /// One tool card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCard {
     pub id: String,
     pub name: String,
@@ -29,14 +29,14 @@ pub struct ToolCard {
 
 /// An error shown in an answer: its kind lets the page word it for the user (an MCP server's
 /// message names its internal URL, kept as the detail).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShownError {
     pub kind: ErrorKind,
     pub message: String,
 }
 
 /// One piece of a message, in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
     /// Text of one model turn (Markdown for an answer, plain text for a question).
@@ -147,6 +147,41 @@ impl Serialize for ShownMessage {
     }
 }
 
+/// A shown message as a store outside memory keeps it (the page's form, `text`, is derived).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub role: Role,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    #[serde(default)]
+    pub tools: Vec<ToolCard>,
+    #[serde(default)]
+    pub errors: Vec<ShownError>,
+}
+
+impl From<&ShownMessage> for StoredMessage {
+    fn from(m: &ShownMessage) -> Self {
+        Self {
+            role: m.role,
+            parts: m.parts.clone(),
+            tools: m.tools.clone(),
+            errors: m.errors.clone(),
+        }
+    }
+}
+
+impl From<StoredMessage> for ShownMessage {
+    fn from(m: StoredMessage) -> Self {
+        Self {
+            role: m.role,
+            parts: m.parts,
+            tools: m.tools,
+            errors: m.errors,
+            text_open: false,
+        }
+    }
+}
+
 /// The shown conversation.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(transparent)]
@@ -241,6 +276,34 @@ impl Transcript {
 
     pub fn messages(&self) -> &[ShownMessage] {
         &self.messages
+    }
+
+    /// The messages as stored.
+    pub fn stored(&self) -> Vec<StoredMessage> {
+        self.messages.iter().map(StoredMessage::from).collect()
+    }
+
+    /// A transcript of stored messages.
+    pub fn from_stored(messages: Vec<StoredMessage>) -> Self {
+        Self {
+            messages: messages.into_iter().map(ShownMessage::from).collect(),
+        }
+    }
+
+    /// Cuts every tool card's output to `max_chars` characters, saying so (a stored exchange
+    /// must fit in one DynamoDB item).
+    pub fn shorten_outputs(&mut self, max_chars: usize) {
+        for card in self.messages.iter_mut().flat_map(|m| m.tools.iter_mut()) {
+            if card.output.chars().count() > max_chars {
+                let kept: String = card.output.chars().take(max_chars).collect();
+                card.output = format!("{kept}… (output shortened to be stored)");
+            }
+        }
+    }
+
+    /// Total size, as counted for the bounds.
+    pub fn bytes(&self) -> usize {
+        self.messages.iter().map(ShownMessage::bytes).sum()
     }
 }
 

@@ -158,7 +158,7 @@ async fn reset_clears_the_conversation() {
             .unwrap()
             .is_empty()
     );
-    assert!(agent.state.sessions.is_empty());
+    assert!(agent.sessions.is_empty());
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn bad_requests_are_refused_with_a_message_naming_the_problem() {
         .unwrap();
     assert_eq!(response.status(), 415);
     // Nothing was stored for refused requests.
-    assert!(agent.state.sessions.is_empty());
+    assert!(agent.sessions.is_empty());
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ async fn foreign_hosts_and_origins_are_refused_but_the_health_check_answers_any_
         .await
         .unwrap();
     assert_eq!(cross.status(), 403);
-    assert!(agent.state.sessions.is_empty(), "nothing was created");
+    assert!(agent.sessions.is_empty(), "nothing was created");
     // The page's own origin is fine; so is the target group's health check with the task's IP.
     let same = agent
         .http

@@ -12,7 +12,7 @@ use agent::model::Model;
 use agent::model::offline::OfflineModel;
 use agent::prompt::Persona;
 use agent::server::{ServerLimits, serve};
-use agent::session::{SessionLimits, SessionStore};
+use agent::session::{MemoryStore, SessionLimits};
 use agent::signin::SignIn;
 use agent::state::AppState;
 use agent::tools::ToolProvider;
@@ -92,7 +92,8 @@ pub fn toolbox(urls: &[&str], prefix: &str) -> McpToolbox {
 pub struct AgentApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub state: Arc<AppState>,
+    /// The agent's store, to look inside.
+    pub sessions: Arc<MemoryStore>,
 }
 
 pub struct AgentOptions {
@@ -123,6 +124,7 @@ impl AgentOptions {
 }
 
 pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
+    let sessions = Arc::new(MemoryStore::new(options.sessions));
     let state = Arc::new(AppState {
         model: options.model.info(),
         agent: Agent {
@@ -131,7 +133,7 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
             limits: options.limits,
             persona: Persona::Analyst,
         },
-        sessions: SessionStore::new(options.sessions),
+        sessions: sessions.clone(),
         secure_cookie: false,
         access: Arc::new(options.access),
         sign_in: Arc::new(options.sign_in),
@@ -149,7 +151,7 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
     AgentApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        state,
+        sessions,
     }
 }
 

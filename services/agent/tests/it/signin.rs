@@ -233,3 +233,74 @@ async fn forged_foreign_expired_missing_and_unlisted_tokens_are_refused() {
     );
     assert!(tools.contexts.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_chat_cookie_replayed_by_another_user_is_not_their_chat() {
+    let alb = Alb::start().await;
+    let tools = Arc::new(MemoryTools::new(&[]));
+    let agent = spawn_agent(AgentOptions {
+        model: Arc::new(ScriptedModel::new(vec![
+            Step::text("alice's answer"),
+            Step::text("bob's answer"),
+        ])),
+        sign_in: alb.sign_in(AllowList::new(&["example.com".into()], &[], "groups")),
+        ..AgentOptions::offline(tools, 0)
+    })
+    .await;
+    let alice = alb.token(claims("u-alice", "alice@example.com"));
+    let bob = alb.token(claims("u-bob", "bob@example.com"));
+    let send = |token: &str, cookie: Option<&str>, path: &str, body: Option<Value>| {
+        let mut request = match &body {
+            Some(body) => agent.http.post(format!("{}{path}", agent.base)).json(body),
+            None => agent.http.get(format!("{}{path}", agent.base)),
+        }
+        .header("x-amzn-oidc-data", token);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let asked = send(&alice, None, "/api/chat", Some(json!({"message": "hi"})))
+        .await
+        .unwrap();
+    let cookie = cookie_of(&asked).expect("a session cookie");
+    assert_eq!(
+        names(&parse_sse(&asked.text().await.unwrap())).last(),
+        Some(&"done")
+    );
+    let view = |token: String| {
+        let cookie = cookie.clone();
+        let send = &send;
+        async move {
+            let response = send(&token, Some(&cookie), "/api/session", None)
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()["messages"]
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(view(alice.clone()).await, 2, "alice sees her chat");
+    assert_eq!(view(bob.clone()).await, 0, "bob does not, with her cookie");
+
+    // Bob's stop, reset and question with her cookie do not touch her chat.
+    let stop = send(&bob, Some(&cookie), "/api/chat/stop", Some(json!({})))
+        .await
+        .unwrap();
+    assert_eq!(stop.json::<Value>().await.unwrap()["stopped"], false);
+    send(&bob, Some(&cookie), "/api/session/reset", Some(json!({})))
+        .await
+        .unwrap();
+    let his = send(
+        &bob,
+        Some(&cookie),
+        "/api/chat",
+        Some(json!({"message": "hi"})),
+    )
+    .await
+    .unwrap();
+    let his_cookie = cookie_of(&his).expect("bob gets a chat of his own");
+    assert_ne!(his_cookie, cookie);
+    his.text().await.unwrap();
+    assert_eq!(view(alice).await, 2, "alice's chat is intact");
+}
