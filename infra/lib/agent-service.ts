@@ -25,6 +25,8 @@ export interface AgentServiceProps {
   readonly sessions: SessionsTable;
   readonly architecture: Arch;
   readonly desiredCount: number;
+  /** Autoscaling's upper bound (its lower bound is `desiredCount`). */
+  readonly maxTasks: number;
   readonly modelId: string;
   /** The foundation models an application inference profile (`modelId`) routes to. */
   readonly bedrockFoundationModels?: string[];
@@ -214,6 +216,11 @@ export class AgentService extends Construct {
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
     });
+    // Answers mostly wait on Bedrock and the tools, so CPU rises only with many concurrent chats;
+    // memory with the answers in flight. Either past its target adds a task.
+    const scaling = this.service.autoScaleTaskCount({ minCapacity: props.desiredCount, maxCapacity: props.maxTasks });
+    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: 60 });
+    scaling.scaleOnMemoryUtilization('Memory', { targetUtilizationPercent: 70 });
     const targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
       vpc,
       port: 8080,

@@ -36,7 +36,10 @@ export interface AppConfig {
   readonly allowedCidrs: string[];
   readonly architecture: Arch;
   readonly natGateways: number;
+  /** Agent tasks at deploy time, and the lower bound of autoscaling. */
   readonly desiredCount: number;
+  /** Upper bound of autoscaling (on CPU and memory): any task continues any chat. */
+  readonly maxTasks: number;
   readonly certificateArn?: string;
   readonly domainName?: string;
   readonly oidc?: OidcConfig;
@@ -224,6 +227,13 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
       + `(${MAX_ADDRESSES_WITHOUT_OIDC.toLocaleString('en-US')}), without authentication: narrow ${several ? 'them' : 'it'} `
       + 'to your own ranges, or configure HTTPS with OIDC (certificateArn, oidc*)');
   }
+  // Two tasks by default: a deploy or a failed task never leaves the chat without one, and chats
+  // live in DynamoDB so either task continues any of them.
+  const desiredCount = int(get('desiredCount'), 'desiredCount', 0, 10, 2);
+  const maxTasks = int(get('maxTasks'), 'maxTasks', 1, 20, Math.max(desiredCount, 4));
+  if (maxTasks < desiredCount) {
+    throw new ConfigError(`context maxTasks (${maxTasks}) must be at least desiredCount (${desiredCount})`);
+  }
   return {
     stackName: str(get('stackName')) ?? 'AwsOpsAgent',
     ...modelSettings(get),
@@ -231,7 +241,8 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     allowedCidrs,
     architecture,
     natGateways: int(get('natGateways'), 'natGateways', 0, 2, 1),
-    desiredCount: int(get('desiredCount'), 'desiredCount', 0, 10, 1),
+    desiredCount,
+    maxTasks,
     certificateArn,
     domainName: str(get('domainName')),
     oidc,

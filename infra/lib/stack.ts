@@ -42,6 +42,7 @@ export class AgentStack extends Stack {
       network: this.network,
       architecture: config.architecture,
       desiredCount: config.desiredCount,
+      maxTasks: config.maxTasks,
       modelId: config.modelId,
       bedrockFoundationModels: config.bedrockFoundationModels,
       bedrockRegion: config.bedrockRegion ?? this.region,

@@ -174,3 +174,12 @@ test('OIDC: who may use the agent is stated: allow-lists, or every signed-in use
   assert.equal(oidc?.groupsClaim, 'cognito:groups');
   assert.deepEqual(parse(OIDC).oidc?.allowedEmailDomains, ['example.com']);
 });
+
+test('tasks: two by default, autoscaling up to maxTasks (at least desiredCount)', () => {
+  const defaults = parse({});
+  assert.equal(defaults.desiredCount, 2);
+  assert.equal(defaults.maxTasks, 4);
+  assert.equal(parse({ desiredCount: 6 }).maxTasks, 6);
+  assert.equal(parse({ desiredCount: 1, maxTasks: 3 }).maxTasks, 3);
+  assert.throws(() => parse({ desiredCount: 3, maxTasks: 2 }), /maxTasks \(2\) must be at least desiredCount \(3\)/);
+});

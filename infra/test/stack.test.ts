@@ -412,6 +412,11 @@ test('context settings reach the resources: model, Bedrock region, desired count
     redactSourceIp: true,
   });
   template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
+  template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 4, ScalableDimension: 'ecs:service:DesiredCount' });
+  const policies = Object.values(template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy'))
+    .map((p) => p.Properties.TargetTrackingScalingPolicyConfiguration);
+  assert.deepEqual(policies.map((c) => [c.PredefinedMetricSpecification.PredefinedMetricType, c.TargetValue]).sort(),
+    [['ECSServiceAverageCPUUtilization', 60], ['ECSServiceAverageMemoryUtilization', 70]]);
   template.hasResourceProperties('AWS::Lambda::Function', {
     Environment: { Variables: Match.objectLike({ CLOUDTRAIL_MCP_REDACT_SOURCE_IP: 'true' }) },
   });
