@@ -167,6 +167,23 @@ async fn spawn_verified_seeing() -> (McpApp, Arc<AtomicUsize>, Arc<AtomicUsize>,
     (mcp, verified, refused, seen)
 }
 
+/// A JSON-RPC POST to `url` as rmcp sends it, with `headers` (a signature, a caller) added.
+fn post_with(
+    url: &str,
+    body: String,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.send()
+}
+
 fn credentials(secret: &str) -> SharedCredentialsProvider {
     SharedCredentialsProvider::new(Credentials::new(
         KEY_ID,
@@ -235,17 +252,7 @@ async fn wrong_credentials_and_tampered_requests_are_refused() {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "lookup_events", "arguments": {"max_results": 1}}})
     .to_string();
-    let send = |body: String, headers: Vec<(http::HeaderName, http::HeaderValue)>| {
-        let mut request = reqwest::Client::new()
-            .post(&mcp.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        request.send()
-    };
+    let send = |body: String, headers| post_with(&mcp.url, body, headers);
     let headers = signer
         .sign("POST", &mcp.url, &[], body.as_bytes())
         .await
@@ -315,16 +322,12 @@ async fn the_caller_travels_with_each_tool_call_in_a_signed_header() {
         .unwrap();
     let before = verified.load(Ordering::SeqCst);
     let send = |caller: &'static str| {
-        let mut request = reqwest::Client::new()
-            .post(&mcp.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header(CALLER_HEADER, caller)
-            .body(body.clone());
-        for (name, value) in headers.clone() {
-            request = request.header(name, value);
-        }
-        request.send()
+        let mut sent = headers.clone();
+        sent.push((
+            http::HeaderName::from_static(CALLER_HEADER),
+            http::HeaderValue::from_static(caller),
+        ));
+        post_with(&mcp.url, body.clone(), sent)
     };
     assert_eq!(send("u-mallory").await.unwrap().status(), 403);
     assert_eq!(verified.load(Ordering::SeqCst), before);
