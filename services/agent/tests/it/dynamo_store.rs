@@ -12,16 +12,22 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{cookie_of, parse_sse, spawn_mcp, text_of};
+use crate::helpers::{Api, cookie_of, parse_sse, spawn_mcp, text_of};
 use crate::moto::Moto;
 
 const LEASE_SECS: u64 = 3;
 
 /// One agent binary using the DynamoDB store.
 struct Task {
-    base: String,
-    http: reqwest::Client,
+    api: Api,
     child: Child,
+}
+
+impl std::ops::Deref for Task {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Task {
@@ -61,7 +67,10 @@ impl Task {
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                return Task { base, http, child };
+                return Task {
+                    api: Api { base, http },
+                    child,
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -69,22 +78,7 @@ impl Task {
     }
 
     async fn chat(&self, cookie: Option<&str>, message: &str) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(format!("{}/api/chat", self.base))
-            .json(&json!({"message": message}));
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// Asks and reads the whole answer; the cookie (new or the same) and the events.
-    async fn ask(&self, cookie: Option<&str>, message: &str) -> (String, Vec<crate::helpers::Sse>) {
-        let response = self.chat(cookie, message).await;
-        assert_eq!(response.status(), 200, "chat failed");
-        let cookie = cookie_of(&response).or(cookie.map(str::to_owned)).unwrap();
-        (cookie, parse_sse(&response.text().await.unwrap()))
+        self.post_chat(cookie, json!({"message": message})).await
     }
 
     /// Starts an answer and returns its stream once the first text arrived.
@@ -101,29 +95,9 @@ impl Task {
         stream
     }
 
-    async fn session(&self, cookie: &str) -> Value {
-        self.http
-            .get(format!("{}/api/session", self.base))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
     async fn stop(&self, cookie: &str) -> Value {
-        self.http
-            .post(format!("{}/api/chat/stop", self.base))
-            .header("cookie", cookie)
-            .header("content-type", "application/json")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let response = self.post("/api/chat/stop", cookie).await;
+        response.json().await.unwrap()
     }
 }
 

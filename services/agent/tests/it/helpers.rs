@@ -88,12 +88,24 @@ pub fn toolbox(urls: &[&str], prefix: &str) -> McpToolbox {
     McpToolbox::new(&configs, None, &settings).unwrap()
 }
 
-/// A running agent.
-pub struct AgentApp {
+/// A client of one agent's HTTP API (an in-process app or a spawned binary).
+pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+}
+
+/// A running agent.
+pub struct AgentApp {
+    pub api: Api,
     /// The agent's store, to look inside.
     pub sessions: Arc<MemoryStore>,
+}
+
+impl std::ops::Deref for AgentApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 pub struct AgentOptions {
@@ -149,8 +161,10 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
         futures::future::pending(),
     ));
     AgentApp {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        api: Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        },
         sessions,
     }
 }
@@ -184,7 +198,7 @@ pub fn parse_sse(body: &str) -> Vec<Sse> {
         .collect()
 }
 
-impl AgentApp {
+impl Api {
     /// POST /api/chat with an optional cookie; returns the response (not yet read).
     pub async fn post_chat(&self, cookie: Option<&str>, body: Value) -> reqwest::Response {
         let mut request = self
