@@ -22,6 +22,8 @@ pub struct ToolCall {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Citation {
     pub reference: String,
+    /// The full event id the agent resolved the ref to (`None` when unknown).
+    pub event_id: Option<String>,
     pub known: bool,
 }
 
@@ -159,6 +161,7 @@ pub fn read_stream(body: &str) -> Transcript {
                 for r in data["refs"].as_array().into_iter().flatten() {
                     t.citations.push(Citation {
                         reference: str_of(r, "ref"),
+                        event_id: r["event_id"].as_str().map(str::to_owned),
                         known: r["known"].as_bool().unwrap_or(false),
                     });
                 }
@@ -194,6 +197,7 @@ mod tests {
             t.citations,
             [Citation {
                 reference: "1a2b3c4d".into(),
+                event_id: Some("x".into()),
                 known: true
             }]
         );

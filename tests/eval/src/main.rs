@@ -90,8 +90,9 @@ async fn run(args: &Args) -> Result<bool, EvalError> {
     let results = suite::run(&stack.client, &archive, &questions).await?;
     ok &= report("offline planner", &results, Thresholds::EXACT, args.verbose);
     drop(stack);
-    if args.only.is_empty() {
-        let (outcomes, failures) = replay::run(&bins, anchor, args.seed, &archive).await?;
+    {
+        let (outcomes, failures) =
+            replay::run(&bins, anchor, args.seed, &archive, &args.only).await?;
         ok &= report(
             "Bedrock path, recorded turns",
             &outcomes,

@@ -319,15 +319,22 @@ pub async fn serve(
     Ok((format!("http://{addr}"), standin))
 }
 
-/// Runs the recorded questions through the agent's Bedrock path; returns their scores and the
+/// Runs the recorded questions (those in `only`, unless it is empty) through the agent's Bedrock path; returns their scores and the
 /// prompt-injection checks that failed.
 pub async fn run(
     bins: &Binaries,
     anchor: Timestamp,
     seed: u64,
     archive: &Archive,
+    only: &[String],
 ) -> Result<(Vec<(Outcome, Transcript)>, Vec<String>), EvalError> {
-    let recorded = recordings()?;
+    let recorded: Vec<Recording> = recordings()?
+        .into_iter()
+        .filter(|r| only.is_empty() || only.contains(&r.question))
+        .collect();
+    if recorded.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let mut questions = all();
     questions.extend(injection());
     let (endpoint, standin) = serve(&questions, &recorded).await?;

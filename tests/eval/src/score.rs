@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::chat::{ToolCall, Transcript};
+use crate::chat::{Citation, ToolCall, Transcript};
 use crate::facts::{Fact, Scope};
 use crate::questions::{Call, Expect, Question};
 use crate::truth::{Archive, Window};
@@ -31,6 +31,7 @@ pub struct Outcome {
     /// The facts not found.
     pub misses: Vec<String>,
     pub cited: usize,
+    /// Citations marked known by the agent and verified against the archive ([`verified`]).
     pub cited_known: usize,
     /// Refs cited in the text but absent from the `citations` event.
     pub unchecked_refs: usize,
@@ -137,6 +138,19 @@ fn with_followup(
     out
 }
 
+/// Whether a citation is right: the agent marked it known, resolved it to an event id whose ref
+/// it is, that event is in the archive, and a tool of the chat searched a window holding it.
+fn verified(citation: &Citation, archive: &Archive, searched: &[Window]) -> bool {
+    let Some(id) = citation.event_id.as_deref() else {
+        return false;
+    };
+    citation.known
+        && cloudtrail_contract::evidence::event_ref(id) == citation.reference
+        && archive
+            .by_ref(&citation.reference)
+            .is_some_and(|e| e.id == id && searched.iter().any(|w| w.contains(e.time)))
+}
+
 /// Scores `transcript`, the answer to `question` asked at `asked_at`.
 pub fn score(
     question: &Question,
@@ -207,7 +221,16 @@ pub fn score(
         }
     }
     outcome.cited = transcript.citations.len();
-    outcome.cited_known = transcript.citations.iter().filter(|c| c.known).count();
+    let searched: Vec<Window> = transcript
+        .tools
+        .iter()
+        .filter_map(|t| searched_window(&t.output))
+        .collect();
+    outcome.cited_known = transcript
+        .citations
+        .iter()
+        .filter(|c| verified(c, archive, &searched))
+        .count();
     outcome.unchecked_refs = CITED
         .captures_iter(&transcript.text)
         .filter(|caps| !transcript.citations.iter().any(|c| c.reference == caps[1]))
@@ -218,7 +241,6 @@ pub fn score(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::Citation;
     use crate::questions::{Tool, all};
     use crate::window::Period;
 
@@ -248,7 +270,7 @@ mod tests {
     #[test]
     fn a_wrong_filter_window_or_tool_fails_the_trajectory() {
         let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let archive = Archive { events: vec![] };
+        let archive = Archive::default();
         let q = all()
             .into_iter()
             .find(|q| q.id == "alice-yesterday")
@@ -305,27 +327,45 @@ mod tests {
     }
 
     #[test]
-    fn unknown_or_unchecked_citations_fail_the_question() {
+    fn citations_must_be_known_real_and_searched() {
         let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let archive = Archive { events: vec![] };
-        let q = all().into_iter().find(|q| q.id == "joke").unwrap();
-        let mut t = Transcript {
-            text: "I can't answer that offline [ev:1a2b3c4d] [ev:deadbeef]".into(),
-            ..Transcript::default()
+        let event = crate::truth::Event::from_record(&serde_json::json!({
+            "eventID": "e-1", "eventTime": "2026-11-24T09:00:00Z", "eventName": "DeleteBucket",
+            "userIdentity": {"type": "IAMUser", "userName": "bob"}}))
+        .unwrap();
+        let archive = Archive::new(vec![event]);
+        let real = cloudtrail_contract::evidence::event_ref("e-1");
+        let q = all()
+            .into_iter()
+            .find(|q| q.id == "alice-yesterday")
+            .unwrap();
+        let input = serde_json::json!({"attribute_key": "Username", "attribute_value": "alice"});
+        let yesterday = r#"{"start":"2026-11-24T00:00:00Z","end":"2026-11-25T00:00:00Z"}"#;
+        let cite = |reference: &str, id: Option<&str>, known: bool| Citation {
+            reference: reference.into(),
+            event_id: id.map(str::to_owned),
+            known,
         };
-        t.citations = vec![Citation {
-            reference: "1a2b3c4d".into(),
-            known: true,
-        }];
+        let mut t = transcript("summarize_activity", input, yesterday, "");
+        t.text = format!("0 calls [ev:{real}] [ev:deadbeef]");
+        // Known and real, but "deadbeef" was never checked by the agent.
+        t.citations = vec![cite(&real, Some("e-1"), true)];
         let o = score(&q, &t, &archive, now);
         assert_eq!((o.cited, o.cited_known, o.unchecked_refs), (1, 1, 1));
         assert!(!o.passed());
-        t.citations.push(Citation {
-            reference: "deadbeef".into(),
-            known: false,
-        });
+        // Marked unknown: not precise.
+        t.citations.push(cite("deadbeef", None, false));
         let o = score(&q, &t, &archive, now);
         assert_eq!((o.cited, o.cited_known, o.unchecked_refs), (2, 1, 0));
         assert!(!o.passed() && o.trajectory_ok);
+        // Marked known but resolved to an id that is not its ref's: not precise either.
+        t.citations = vec![cite(&real, Some("e-2"), true)];
+        t.text = format!("0 calls [ev:{real}]");
+        assert_eq!(score(&q, &t, &archive, now).cited_known, 0);
+        // A real event outside every searched window does not support the answer.
+        t.tools[0].output =
+            r#"{"window":{"start":"2026-11-23T00:00:00Z","end":"2026-11-24T00:00:00Z"}}"#.into();
+        t.citations = vec![cite(&real, Some("e-1"), true)];
+        assert_eq!(score(&q, &t, &archive, now).cited_known, 0);
     }
 }

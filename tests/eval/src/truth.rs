@@ -6,7 +6,7 @@
 //! user name, an assumed role or federated user by its session name (the ARN's last part), the
 //! root user as `root`, and an AWS service's own calls under no user name.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -127,9 +127,11 @@ fn resource_names(record: &Value) -> BTreeSet<String> {
 }
 
 /// The archive the server serves, as events newest first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Archive {
     pub events: Vec<Event>,
+    /// Each event's ref (`evidence::event_ref` of its id) -> its index in `events`.
+    refs: HashMap<String, usize>,
 }
 
 /// A half-open window `[start, end)`, as the tools use it.
@@ -152,7 +154,22 @@ impl Archive {
             .iter()
             .filter_map(Event::from_record)
             .collect();
-        Archive { events }
+        Archive::new(events)
+    }
+
+    /// An archive of `events` (newest first).
+    pub fn new(events: Vec<Event>) -> Self {
+        let refs = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (cloudtrail_contract::evidence::event_ref(&e.id), i))
+            .collect();
+        Archive { events, refs }
+    }
+
+    /// The event a ref names, if any.
+    pub fn by_ref(&self, reference: &str) -> Option<&Event> {
+        self.refs.get(reference).map(|&i| &self.events[i])
     }
 
     /// The events of a window, newest first.
