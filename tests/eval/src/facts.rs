@@ -118,6 +118,39 @@ pub struct Scope<'a> {
     pub tz: &'a TimeZone,
 }
 
+/// CloudTrail calls that stop or narrow logging (attempts count).
+const TAMPERING: [&str; 4] = [
+    "StopLogging",
+    "DeleteTrail",
+    "PutEventSelectors",
+    "UpdateTrail",
+];
+/// IAM calls that change who may do what.
+const IAM_POLICY_CHANGES: [&str; 22] = [
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+    "AttachGroupPolicy",
+    "DetachUserPolicy",
+    "DetachRolePolicy",
+    "DetachGroupPolicy",
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "PutGroupPolicy",
+    "DeleteUserPolicy",
+    "DeleteRolePolicy",
+    "DeleteGroupPolicy",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "DeletePolicy",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "UpdateAssumeRolePolicy",
+    "PutUserPermissionsBoundary",
+    "PutRolePermissionsBoundary",
+    "DeleteUserPermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+];
+
 /// How many newest rows an answer's table can be expected to show.
 const ROWS: usize = 15;
 /// How many write actions a summary lists (newest first).
@@ -314,6 +347,91 @@ impl Scope<'_> {
             .take(4)
             .map(|(ip, _)| Fact::Text(ip))
             .collect()
+    }
+
+    /// The highlights a reviewer must be shown for this window (of one principal's events, or
+    /// everyone's), by the rules docs/interfaces.md gives them, computed here from the records:
+    /// each one's principal, and a citation of its oldest event. Bursts of denials are checked
+    /// by principal only, and new source IPs / user agents (whose baseline depends on the
+    /// server's window thirds) are not checked.
+    pub fn highlights(&self, user: Option<&str>) -> Vec<Fact> {
+        let events = self.events(user);
+        let ok = |e: &&Event| e.error_code.is_none();
+        let mut hits: Vec<(&'static str, &Event)> = Vec::new();
+        for e in events.iter().filter(|e| e.user.is_some()) {
+            let tampering =
+                e.source == "cloudtrail.amazonaws.com" && TAMPERING.contains(&e.name.as_str());
+            let policy =
+                e.source == "iam.amazonaws.com" && IAM_POLICY_CHANGES.contains(&e.name.as_str());
+            if e.user.as_deref() == Some("root") {
+                hits.push(("root_activity", e));
+            }
+            if tampering {
+                hits.push(("cloudtrail_tampering", e));
+            }
+            if !ok(e) {
+                continue;
+            }
+            if e.name == "ConsoleLogin" && e.mfa_used.as_deref() == Some("No") {
+                hits.push(("console_login_without_mfa", e));
+            }
+            if e.source == "iam.amazonaws.com" && e.name == "CreateAccessKey" {
+                hits.push(("access_key_created", e));
+            }
+            if policy {
+                hits.push(("iam_policy_change", e));
+            }
+            let deleting = e.name.starts_with("Delete")
+                || e.name.starts_with("Terminate")
+                || e.name == "ScheduleKeyDeletion";
+            if !e.read_only && deleting && !policy && !tampering {
+                hits.push(("deletion", e));
+            }
+        }
+        // Events are newest first: the last hit per (kind, principal) is the oldest.
+        let mut found: Vec<(&str, &Event)> = Vec::new();
+        for (kind, e) in hits {
+            match found
+                .iter_mut()
+                .find(|(k, f)| *k == kind && f.user == e.user)
+            {
+                Some(slot) => slot.1 = e,
+                None => found.push((kind, e)),
+            }
+        }
+        let mut facts = Vec::new();
+        for (_, e) in found {
+            facts.extend(e.user.clone().map(Fact::Text));
+            facts.push(Fact::Text(format!(
+                "[ev:{}]",
+                cloudtrail_contract::evidence::event_ref(&e.id)
+            )));
+        }
+        for principal in self.denial_bursts(&events) {
+            facts.push(Fact::Text(principal));
+        }
+        facts
+    }
+
+    /// Principals with at least 5 denied calls within 10 minutes.
+    fn denial_bursts(&self, events: &[&Event]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in events.iter().filter(|e| e.denied()) {
+            let Some(user) = e.user.as_deref() else {
+                continue;
+            };
+            let within = events
+                .iter()
+                .filter(|o| o.denied() && o.user.as_deref() == Some(user))
+                .filter(|o| {
+                    o.time >= e.time && o.time - e.time <= jiff::SignedDuration::from_mins(10)
+                })
+                .count();
+            if within >= 5 && !out.iter().any(|p| p == user) {
+                out.push(user.to_owned());
+            }
+        }
+        out
     }
 
     /// The most active principals of the window.

@@ -426,6 +426,42 @@ pub fn all() -> Vec<Question> {
             vec![summarize(ThisWeek, None)],
             |s| s.busiest(3),
         ),
+        // ---- Highlights (found by the server, cited by the answer) ----
+        answer(
+            "suspicious-week",
+            UTC,
+            "Anything suspicious in the last 7 days?",
+            vec![summarize(WEEK, None)],
+            |s| s.highlights(None),
+        ),
+        answer(
+            "suspicious-3d-ja",
+            TOKYO,
+            "過去3日間に不審な動きはありましたか？",
+            vec![summarize(THREE_DAYS, None)],
+            |s| s.highlights(None),
+        ),
+        answer(
+            "root-highlights-week",
+            UTC,
+            "What did the root user do in the last 7 days?",
+            vec![summarize(WEEK, user("root"))],
+            |s| s.highlights(Some("root")),
+        ),
+        answer(
+            "carol-highlights-24h-ja",
+            TOKYO,
+            "過去24時間の carol@example.com の操作は？",
+            vec![summarize(DAY, user("carol@example.com"))],
+            |s| s.highlights(Some("carol@example.com")),
+        ),
+        answer(
+            "bob-highlights-week",
+            UTC,
+            "What did bob do in the last 7 days?",
+            vec![summarize(WEEK, user("bob"))],
+            |s| s.highlights(Some("bob")),
+        ),
         // ---- Outside CloudTrail, or outside the offline planner ----
         decline("cost", UTC, "Why is my S3 bill so high this month?"),
         decline("cost-ja", TOKYO, "先月のS3の料金は？"),

@@ -26,6 +26,8 @@ pub struct Event {
     pub error_code: Option<String>,
     pub source_ip: String,
     pub user_agent: String,
+    /// A console sign-in's `additionalEventData.MFAUsed` (`Yes`/`No`).
+    pub mfa_used: Option<String>,
     /// Names of the resources the call touched (request parameters, instance ids, ARNs' last
     /// part), as `LookupEvents`' `ResourceName` matches them.
     pub resources: BTreeSet<String>,
@@ -61,6 +63,11 @@ impl Event {
             error_code: s("errorCode"),
             source_ip: s("sourceIPAddress").unwrap_or_default(),
             user_agent: s("userAgent").unwrap_or_default(),
+            mfa_used: record
+                .get("additionalEventData")
+                .and_then(|d| d.get("MFAUsed"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             resources: resource_names(record),
         })
     }

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use cloudtrail_contract::{
-    ActionLine, ActivitySummary, CompactEvent, Count, Events, LookupAnswer, TooLarge,
+    ActionLine, ActivitySummary, CompactEvent, Count, Events, Highlight, LookupAnswer, TooLarge,
 };
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -440,6 +440,7 @@ fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
         Topic::Unresolved { description, verb } => unresolved(intent, s, description, *verb, tz),
         _ => activity(intent, s, None, None, tz),
     };
+    out.push_str(&highlights(&s.highlights, ja));
     if s.hit_cap {
         let note = s.note.as_deref().map(md).unwrap_or_default();
         out.push_str(&if ja {
@@ -458,6 +459,31 @@ fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
         } else {
             "\n_Some list entries were left out to fit the size limit (the counts are complete)._\n"
         });
+    }
+    out
+}
+
+/// The server's highlights (what a reviewer should look at first, found in every event of the
+/// window), each with its count and its events cited.
+fn highlights(list: &[Highlight], ja: bool) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(if ja {
+        "\n**注目点**（サーバーが期間内の全イベントから検出）\n\n"
+    } else {
+        "\n**Highlights** (found by the server in every event of the window)\n\n"
+    });
+    for h in list {
+        let refs: Vec<String> = h.refs.iter().map(|r| cite(r)).collect();
+        let who = h.principal.as_deref().map(md);
+        let detail = match (ja, who) {
+            (false, Some(who)) => format!("{who}, {}", h.count),
+            (false, None) => h.count.to_string(),
+            (true, Some(who)) => format!("{who}、{} 件", h.count),
+            (true, None) => format!("{} 件", h.count),
+        };
+        let _ = writeln!(out, "- {} ({detail}) {}", md(&h.title), refs.join(" "));
     }
     out
 }
@@ -1145,6 +1171,37 @@ mod tests {
     fn line(time: &str, name: &str, who: &str, error: Option<&str>) -> Value {
         json!({"ref": "1a2b3c4d", "event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
                "principal": who, "error_code": error, "resources": ["alice-<b>reports</b>"]})
+    }
+
+    #[test]
+    fn summaries_show_the_servers_highlights_with_their_evidence() {
+        let tz = TimeZone::UTC;
+        let highlight = json!({"kind": "root_activity", "title": "Root user made 3 calls <b>",
+            "principal": "root", "count": 3, "refs": ["1a2b3c4d", "deadbeef"]});
+        for (question, header, detail) in [
+            ("what happened yesterday?", "**Highlights**", "(root, 3)"),
+            ("昨日何があった？", "**注目点**", "(root、3 件)"),
+        ] {
+            let intent = parse(question, now(), &tz);
+            let result = summary(json!({"scanned": 3, "highlights": [highlight.clone()]}));
+            let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+            assert!(text.contains(header), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "- Root user made 3 calls \\<b\\> {detail} [ev:1a2b3c4d] [ev:deadbeef]"
+                )),
+                "{text}"
+            );
+        }
+        let intent = parse("what happened yesterday?", now(), &tz);
+        let text = compose(
+            &intent,
+            ToolKind::Summarize,
+            &summary(json!({"scanned": 3})),
+            false,
+            &tz,
+        );
+        assert!(!text.contains("Highlights"));
     }
 
     #[test]
