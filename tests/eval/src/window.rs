@@ -22,6 +22,11 @@ pub enum Period {
     LastWeek,
     /// The last N hours until now (also the planner's default windows: 24 h, 7 d).
     LastHours(i64),
+    /// From `from` hours ago to `to` hours ago.
+    HoursAgo {
+        from: i64,
+        to: i64,
+    },
 }
 
 impl Period {
@@ -43,6 +48,10 @@ impl Period {
             Period::ThisWeek => (midnight(monday), now),
             Period::LastWeek => (midnight(back(monday, 7)), midnight(monday)),
             Period::LastHours(h) => (now - SignedDuration::from_hours(h), now),
+            Period::HoursAgo { from, to } => (
+                now - SignedDuration::from_hours(from),
+                now - SignedDuration::from_hours(to),
+            ),
         };
         Window { start, end }
     }
