@@ -91,20 +91,22 @@ async fn run(args: &Args) -> Result<bool, EvalError> {
     ok &= report("offline planner", &results, Thresholds::EXACT, args.verbose);
     drop(stack);
     {
-        let (outcomes, failures) =
-            replay::run(&bins, anchor, args.seed, &archive, &args.only).await?;
+        let replayed = replay::run(&bins, anchor, args.seed, &archive, &args.only).await?;
         ok &= report(
             "Bedrock path, recorded turns",
-            &outcomes,
+            &replayed.results,
             Thresholds::EXACT,
             args.verbose,
         );
-        for failure in &failures {
-            println!("  injection check FAILED: {failure}");
+        for failure in &replayed.failures {
+            println!("  check FAILED: {failure}");
         }
-        if failures.is_empty() {
-            println!("  injection checks: all passed");
-        }
+        println!(
+            "  prompt-injection and invented-citation checks: {} recordings, {} failed checks",
+            replayed.checked,
+            replayed.failures.len()
+        );
+        let failures = &replayed.failures;
         ok &= failures.is_empty();
     }
     Ok(ok)
