@@ -507,6 +507,8 @@ function handleEvent(answer, name, data) {
 /** The server's check of the references of the model turn just completed: its text part (the
  * last one) keeps the verdicts, and its chips are marked known or unverified. */
 function applyCitations(answer, refs) {
+  // As in the server's transcript, text after the check is a new part.
+  closeText(answer);
   const part = answer.last;
   if (!part) return;
   const verdicts = citationVerdicts(refs);

@@ -70,7 +70,7 @@ function tableRows(value) {
       kind: row.read_only === true ? "read" : row.read_only === false ? "write" : null,
       error: error && typeof error === "object" ? { code: error.code, message: error.message } : error ? { code: error } : null,
       resources: Array.isArray(row.resources) ? row.resources.join(", ") : row.resources,
-      parameters: row.request_parameters,
+      parameters: clip(row.request_parameters),
     };
   });
 }
@@ -88,8 +88,14 @@ function detailedRows(events) {
     kind: e.read_only === true ? "read" : e.read_only === false ? "write" : null,
     error: e.error_code ? { code: e.error_code, message: e.error_message } : null,
     resources: (e.resources || []).map((r) => r?.name).filter(Boolean).join(", "),
-    parameters: e.request_parameters,
+    parameters: clip(e.request_parameters),
   }));
+}
+
+/** Long request parameters are cut in the table; the raw JSON has them whole. */
+function clip(text, max = 160) {
+  if (typeof text !== "string" || text.length <= max) return text;
+  return `${text.slice(0, max)}…`;
 }
 
 const LOOKUP_COLUMNS = ["ref", "time", "action", "principal", "region", "source_ip", "user_agent", "kind", "error", "resources", "parameters"];
