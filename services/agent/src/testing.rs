@@ -210,10 +210,12 @@ impl ToolProvider for MemoryTools {
             Some(Behaviour::Answer(text)) => Ok(ToolOutput {
                 text: text.clone(),
                 is_error: false,
+                refs: Default::default(),
             }),
             Some(Behaviour::Fail(text)) => Ok(ToolOutput {
                 text: text.clone(),
                 is_error: true,
+                refs: Default::default(),
             }),
             Some(Behaviour::Unavailable) => Err(ToolError::Unavailable {
                 server: "test".into(),
@@ -224,6 +226,7 @@ impl ToolProvider for MemoryTools {
                 Ok(ToolOutput {
                     text: text.clone(),
                     is_error: false,
+                    refs: Default::default(),
                 })
             }
         };

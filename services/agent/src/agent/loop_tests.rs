@@ -34,6 +34,7 @@ fn input(text: &str) -> RunInput {
         now: "2026-11-24T12:00:00Z".parse().unwrap(),
         timezone: TimeZone::UTC,
         context: CallContext::default(),
+        known_refs: Default::default(),
     }
 }
 
