@@ -98,6 +98,9 @@ function clip(text, max = 160) {
   return `${text.slice(0, max)}…`;
 }
 
+/** Columns of long text: wrapped in a bounded width instead of widening the table. */
+const WRAPPED = new Set(["user_agent", "resources", "parameters"]);
+
 const LOOKUP_COLUMNS = ["ref", "time", "action", "principal", "region", "source_ip", "user_agent", "kind", "error", "resources", "parameters"];
 
 function lookupView(value, rows) {
@@ -139,11 +142,13 @@ function lookupCell(column, row) {
     cell.textContent = visible(value.code);
     if (value.message) {
       cell.title = visible(value.message);
-      cell.append(el("div", "error-message", value.message));
+      cell.append(el("div", "error-message wrap", value.message));
     }
   } else if (column === "kind") {
     cell.textContent = t(value);
     cell.dataset.kind = value;
+  } else if (WRAPPED.has(column)) {
+    cell.append(el("div", "wrap", value));
   } else {
     cell.textContent = visible(value);
   }
