@@ -183,6 +183,80 @@ for (const viewport of [undefined, PHONE]) {
   });
 }
 
+/** The panel's event for the chip `chip`: clicks it and returns the JSON shown. */
+async function panelEvent(page, chip) {
+  await chip.click();
+  await page.locator("#panel:not([hidden])[data-state=ok]").waitFor();
+  const shown = JSON.parse(await page.locator("#panel-body").textContent());
+  await page.click("#panel-close");
+  return shown;
+}
+
+for (const viewport of [undefined, PHONE]) {
+  const width = viewport ? "phone" : "desktop";
+  test(`${width}: the sample story's highlights, each with chips that open its events`, async () => {
+    const page = await open(agent.base, { viewport });
+    const answer = await ask(page, "what happened in the last 7 days?");
+    const { card, value } = await openResult(answer);
+    const highlights = value.highlights || [];
+    // The sample's story has every kind of highlight in its last week.
+    assert.deepEqual([...new Set(highlights.map((h) => h.kind))].sort(), [
+      "access_denied_burst", "access_key_created", "cloudtrail_tampering", "console_login_without_mfa",
+      "deletion", "iam_policy_change", "new_source_ip", "new_user_agent", "root_activity"]);
+    const items = card.locator(".result-view .highlight");
+    assert.equal(await items.count(), highlights.length);
+    const refs = Object.assign({}, ...(await session(page)).messages.at(-1).tools.map((tool) => tool.refs || {}));
+    for (let i = 0; i < highlights.length; i++) {
+      const h = highlights[i];
+      const item = items.nth(i);
+      assert.equal(await item.getAttribute("data-kind"), h.kind);
+      assert.doesNotMatch(await item.locator(".hl-kind").textContent(), /_/, "a label, not the wire name");
+      const title = await item.locator(".hl-title").textContent();
+      assert.equal(title, h.title.replace(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
+        (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`));
+      assert.deepEqual(await item.locator(".cite").evaluateAll((chips) => chips.map((c) => c.dataset.ref)), h.refs);
+      for (const ref of h.refs) assert.ok(refs[ref], `${h.kind}: ${ref} is a ref the tool returned`);
+    }
+    // A highlight's chip opens one of its events.
+    const tampering = highlights.findIndex((h) => h.kind === "cloudtrail_tampering");
+    const chip = items.nth(tampering).locator(".cite").first();
+    const shown = await panelEvent(page, chip);
+    assert.equal(shown.ref, highlights[tampering].refs[0]);
+    assert.equal(shown.event_id, refs[shown.ref]);
+    assert.ok(["StopLogging", "DeleteTrail", "PutEventSelectors", "UpdateTrail"].includes(shown.event.eventName), shown.event.eventName);
+    assert.ok(await overflow(page) <= 0, `the page is ${await overflow(page)}px wider than the screen`);
+    await card.screenshot({ path: path.join(shots, `${width}-highlights.png`) });
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+}
+
+test("the sample's injected HTML and U+202E show as text everywhere: tables, highlights, answers, panel", async () => {
+  const page = await open(agent.base);
+  await page.evaluate(() => { window.__xss = 0; });
+  for (const question of ["what happened in the last 7 days?", "who created i-0a1b2c3d4e5f60718?"]) {
+    const answer = await ask(page, question);
+    const count = await answer.locator(".tool").count();
+    for (let i = 0; i < count; i++) await openResult(answer, i);
+  }
+  const raw = (await page.locator(".tool .output").allTextContents()).join("\n");
+  assert.ok(raw.includes("<img src=x onerror=alert(1)>"), "the sample's HTML is in the results");
+  const shown = await page.evaluate(() => document.body.innerText);
+  assert.ok(shown.includes("<img src=x onerror=alert(1)>"), "the HTML is visible as text in the formatted results");
+  assert.equal(await page.locator("#log img, #log script, #log iframe").count(), 0);
+  // The direction override: visible as a mark wherever it is shown, never applied.
+  assert.ok(raw.includes("\\u202e"), "the sample's U+202E is in the results (escaped in the raw JSON)");
+  assert.ok(shown.includes("[U+202E]"), "the U+202E is shown as a mark");
+  assert.equal(shown.includes("\u202e"), false, "no U+202E is in the page's text");
+  // The panel shows an event's JSON with the override escaped too.
+  const chip = page.locator(".result-view .cite").first();
+  if (await chip.count()) await panelEvent(page, chip);
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__xss), 0);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test("suggestions appear under the answer; clicking one asks its question", async () => {
   const page = await open(agent.base);
   const answer = await ask(page, "what did alice do yesterday?");
