@@ -20,7 +20,7 @@ pub struct ProjectionOptions {
 
 // The projection is what `lookup_events` answers with `detail: true`: defined once in the
 // contract crate, which clients read answers with.
-pub use cloudtrail_contract::{CompactEvent, Principal, ResourceRef};
+pub use cloudtrail_contract::{CompactEvent, Principal, ResourceRef, event_ref};
 
 const REQUEST_PARAMS_CHARS: usize = 300;
 const DETAIL_CHARS: usize = 2_000;
@@ -44,6 +44,7 @@ pub fn project(event: &RawEvent, options: ProjectionOptions) -> CompactEvent {
     };
     CompactEvent {
         event_id: event.event_id.clone(),
+        event_ref: event_ref(&event.event_id),
         event_time: event.event_time.to_string(),
         event_name: event.event_name.clone(),
         event_source: event.event_source.clone(),

@@ -95,6 +95,7 @@ impl Aggregator {
             bump(&mut self.resources, name);
         }
         let line = || ActionLine {
+            event_ref: event.event_ref.clone(),
             event_time: event.event_time.clone(),
             event_name: event.event_name.clone(),
             event_source: event.event_source.clone(),
@@ -158,6 +159,8 @@ impl Aggregator {
             write_actions_omitted: self.write_actions_omitted,
             failures: self.failures,
             failures_omitted: self.failures_omitted,
+            timeline: Default::default(),
+            highlights: Vec::new(),
             truncated: false,
             note: None,
         }
@@ -200,6 +203,7 @@ mod tests {
     ) -> CompactEvent {
         CompactEvent {
             event_id: format!("{time}-{name}"),
+            event_ref: cloudtrail_contract::event_ref(&format!("{time}-{name}")),
             event_time: time.into(),
             event_name: name.into(),
             event_source: "s3.amazonaws.com".into(),

@@ -91,6 +91,7 @@ pub fn table(events: &[CompactEvent]) -> EventTable {
                 })
             });
             Row {
+                event_ref: e.event_ref.clone(),
                 event_time: e.event_time.clone(),
                 event_name: e.event_name.clone(),
                 service: e
@@ -131,6 +132,7 @@ mod tests {
     fn event(id: &str, who: &str, error: Option<&str>) -> CompactEvent {
         CompactEvent {
             event_id: id.into(),
+            event_ref: cloudtrail_contract::event_ref(id),
             event_time: "2026-11-23T10:00:00Z".into(),
             event_name: "DeleteBucket".into(),
             event_source: "s3.amazonaws.com".into(),
@@ -169,19 +171,21 @@ mod tests {
         assert_eq!(json["user_agents"].as_object().unwrap().len(), 1);
         assert_eq!(json["errors"]["e1"]["code"], "AccessDenied");
         let rows = json["events"].as_array().unwrap();
-        assert_eq!(rows[0][2], "s3");
-        assert_eq!(rows[0][0], "2026-11-23T10:00:00Z");
-        assert_eq!(rows[0][3], "r1");
+        assert_eq!(rows[0][3], "s3");
+        assert_eq!(rows[0][0], cloudtrail_contract::event_ref("1"));
+        assert_eq!(rows[2][0], cloudtrail_contract::event_ref("3"));
+        assert_eq!(rows[0][1], "2026-11-23T10:00:00Z");
+        assert_eq!(rows[0][4], "r1");
         assert_eq!(json["regions"]["r1"], "us-east-1");
-        assert_eq!(rows[0][5], "ip1");
+        assert_eq!(rows[0][6], "ip1");
         assert_eq!(json["source_ips"]["ip1"], "203.0.113.10");
-        assert_eq!(rows[0][4], "p1");
-        assert_eq!(rows[2][4], "p2");
-        assert_eq!(rows[1][8], "e1");
-        assert_eq!(rows[0][8], serde_json::Value::Null);
-        assert_eq!(rows[0][9], serde_json::json!(["logs"]));
+        assert_eq!(rows[0][5], "p1");
+        assert_eq!(rows[2][5], "p2");
+        assert_eq!(rows[1][9], "e1");
+        assert_eq!(rows[0][9], serde_json::Value::Null);
+        assert_eq!(rows[0][10], serde_json::json!(["logs"]));
         assert_eq!(
-            rows[0][10].as_str().unwrap().chars().count(),
+            rows[0][11].as_str().unwrap().chars().count(),
             ROW_REQUEST_CHARS + 1
         );
         assert!(json["principals"]["p1"].get("account_id").is_none());

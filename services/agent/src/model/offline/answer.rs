@@ -964,6 +964,7 @@ fn detailed(page: &LookupAnswer) -> Vec<CompactEvent> {
             .into_iter()
             .map(|row| CompactEvent {
                 event_id: String::new(),
+                event_ref: row.event_ref,
                 event_time: row.event_time,
                 event_name: row.event_name,
                 event_source: format!("{}.amazonaws.com", row.service),
@@ -1108,6 +1109,7 @@ mod tests {
             "by_action": [], "by_error_code": [], "by_principal": [], "regions": [],
             "source_ips": [], "top_resources": [], "write_actions": [],
             "write_actions_omitted": 0, "failures": [], "failures_omitted": 0,
+            "timeline": {"bucket_seconds": 3600, "buckets": []}, "highlights": [],
             "truncated": false});
         for (key, value) in fields.as_object().unwrap() {
             base[key] = value.clone();
@@ -1116,7 +1118,7 @@ mod tests {
     }
 
     fn line(time: &str, name: &str, who: &str, error: Option<&str>) -> Value {
-        json!({"event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
+        json!({"ref": "1a2b3c4d", "event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
                "principal": who, "error_code": error, "resources": ["alice-<b>reports</b>"]})
     }
 
@@ -1162,7 +1164,7 @@ mod tests {
         let tz = TimeZone::UTC;
         let intent = parse("who deleted bob-old-logs?", now(), &tz);
         let event = |time: &str, name: &str| {
-            json!({"event_id": "e", "event_time": time, "event_name": name,
+            json!({"event_id": "e", "ref": "3f79bb7b", "event_time": time, "event_name": name,
                 "event_source": "s3.amazonaws.com", "aws_region": null, "read_only": false,
                 "principal": {"type": "IAMUser", "arn": null, "name": "bob", "account_id": null},
                 "access_key_id": null, "source_ip": "198.51.100.7", "user_agent": null,
