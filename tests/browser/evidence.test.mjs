@@ -257,6 +257,40 @@ test("the sample's injected HTML and U+202E show as text everywhere: tables, hig
   await page.context().close();
 });
 
+test("citation chips come from text only: not in code, never markup; the check marks them, also in Japanese", async () => {
+  const page = await open(agent.base);
+  const seen = await page.evaluate(() => {
+    window.__xss = 0;
+    const answer = addMessage("assistant", "");
+    handleEvent(answer, "text", { delta: "Created [ev:1a2b3c4d], quoted `[ev:0badc0de]`, invented [ev:deadbeef], " });
+    handleEvent(answer, "text", { delta: "not a ref [ev:XYZ<img src=x onerror=window.__xss=1>] nor [ev:1A2B3C4D]." });
+    closeText(answer);
+    const before = [...answer.el.querySelectorAll(".cite")].map((c) => [c.dataset.ref, c.dataset.known]);
+    handleEvent(answer, "citations", { refs: [
+      { ref: "1a2b3c4d", event_id: "e-1", known: true }, { ref: "deadbeef", event_id: null, known: false }] });
+    handleEvent(answer, "text", { delta: "Next turn [ev:1a2b3c4d]." });
+    finishAnswer(answer);
+    const after = [...answer.el.querySelectorAll(".cite")].map((c) => [c.dataset.ref, c.dataset.known, c.textContent]);
+    state.lang = "ja";
+    applyLanguage();
+    const flag = answer.el.querySelector(".cite[data-known=false]").textContent;
+    state.lang = "en";
+    applyLanguage();
+    return { before, after, flag, parts: answer.el.querySelectorAll(".body").length,
+      code: answer.el.querySelector(".body code").textContent, img: answer.el.querySelectorAll("img").length };
+  });
+  assert.deepEqual(seen.before, [["1a2b3c4d", "unchecked"], ["deadbeef", "unchecked"]]);
+  // The second turn's chip is not checked by the first turn's citations.
+  assert.deepEqual(seen.after, [["1a2b3c4d", "true", "1a2b3c4d"], ["deadbeef", "false", "deadbeefunverified"], ["1a2b3c4d", "unchecked", "1a2b3c4d"]]);
+  assert.equal(seen.parts, 2, "the citations event ends the text part, as in the transcript");
+  assert.equal(seen.flag, "deadbeef未確認");
+  assert.equal(seen.code, "[ev:0badc0de]");
+  assert.equal(seen.img, 0);
+  assert.equal(await page.evaluate(() => window.__xss), 0);
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test("suggestions appear under the answer; clicking one asks its question", async () => {
   const page = await open(agent.base);
   const answer = await ask(page, "what did alice do yesterday?");
