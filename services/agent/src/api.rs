@@ -355,7 +355,8 @@ async fn event(
     let listing = state.agent.tools.list_tools().await;
     let Some(tool) = listing.tools.iter().find(|t| {
         t.name == cloudtrail_contract::GET_EVENT
-            || t.name.ends_with(&format!("_{}", cloudtrail_contract::GET_EVENT))
+            || t.name
+                .ends_with(&format!("_{}", cloudtrail_contract::GET_EVENT))
     }) else {
         return Err(unavailable(
             "the get_event tool is not available right now (its MCP server did not answer)".into(),
@@ -376,8 +377,11 @@ async fn event(
             output.text.chars().take(500).collect::<String>()
         )));
     }
-    let answer: serde_json::Value = serde_json::from_str(&output.text)
-        .map_err(|e| unavailable(format!("get_event answered something that is not JSON: {e}")))?;
+    let answer: serde_json::Value = serde_json::from_str(&output.text).map_err(|e| {
+        unavailable(format!(
+            "get_event answered something that is not JSON: {e}"
+        ))
+    })?;
     // The raw record (the contract's `EventAnswer.event`), with whether it was cut to fit.
     let body = json!({
         "ref": event_ref,

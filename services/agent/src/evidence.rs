@@ -6,32 +6,22 @@
 //! under [`REFS_META_KEY`] (`{"<ref>": "<event id>"}`); the agent keeps them per chat (on the
 //! transcript's tool cards) and never shows them to the model. Everything here is pure.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The `_meta` key of a tool result that maps its refs to full event ids.
-pub const REFS_META_KEY: &str = "io.cloudtrail-agent/refs";
+pub use cloudtrail_contract::evidence::{REFS_META_KEY, RefMap, event_ref, is_ref};
 
 /// Longest event id accepted from a tool (CloudTrail's are 36-character UUIDs).
 const MAX_EVENT_ID: usize = 128;
-
-/// Ref -> full event id.
-pub type RefMap = BTreeMap<String, String>;
 
 /// A citation in an answer: `[ev:` + 8 lowercase hex digits + `]`.
 static CITATION: LazyLock<Regex> = LazyLock::new(|| {
     // A fixed pattern: it compiles.
     Regex::new(r"\[ev:([0-9a-f]{8})\]").unwrap_or_else(|_| unreachable!("a valid pattern"))
 });
-
-/// Whether `s` has a ref's shape (8 lowercase hex digits).
-pub fn is_ref(s: &str) -> bool {
-    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
 
 /// Whether `s` may be an event id: short, printable, no spaces (tool data is untrusted).
 fn is_event_id(s: &str) -> bool {
@@ -41,16 +31,12 @@ fn is_event_id(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
 }
 
-/// The refs of a tool result's `_meta`: entries without a ref's shape or an id's are dropped.
+/// The refs of a tool result's `_meta`: only pairs whose ref is its id's (the contract's
+/// check), and ids with an event id's shape.
 pub fn refs_from_meta(meta: &serde_json::Map<String, Value>) -> RefMap {
-    let Some(Value::Object(refs)) = meta.get(REFS_META_KEY) else {
-        return RefMap::new();
-    };
-    refs.iter()
-        .filter_map(|(r, id)| {
-            let id = id.as_str()?;
-            (is_ref(r) && is_event_id(id)).then(|| (r.clone(), id.to_owned()))
-        })
+    cloudtrail_contract::evidence::refs_from_meta(meta)
+        .into_iter()
+        .filter(|(_, id)| is_event_id(id))
         .collect()
 }
 
@@ -123,16 +109,22 @@ mod tests {
 
     #[test]
     fn refs_come_from_meta_and_bad_entries_are_dropped() {
+        let id = "0b5c3f4e-1111-2222-3333-444455556666";
+        let html = "<img src=x onerror=alert(1)>";
         let meta = json!({REFS_META_KEY: {
-            "1a2b3c4d": "0b5c3f4e-1111-2222-3333-444455556666",
+            event_ref(id): id,
             "NOTAREF!": "x",
-            "deadbeef": "<img src=x onerror=alert(1)>",
+            "deadbeef": id,
+            event_ref(html): html,
             "0000ffff": 7,
         }, "other": 1});
         let Value::Object(meta) = meta else {
             unreachable!()
         };
-        assert_eq!(refs_from_meta(&meta), known());
+        assert_eq!(
+            refs_from_meta(&meta),
+            RefMap::from([(event_ref(id), id.to_owned())])
+        );
         assert!(refs_from_meta(&serde_json::Map::new()).is_empty());
     }
 

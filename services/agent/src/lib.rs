@@ -27,8 +27,8 @@ pub mod server;
 pub mod session;
 pub mod signin;
 pub mod startup;
-pub mod suggestions;
 pub mod state;
+pub mod suggestions;
 /// Test doubles (a scripted model, in-memory tools): for this crate's tests and examples only,
 /// behind the `testing` feature (as tokio's `test-util`), so the service binary has none.
 #[cfg(any(test, feature = "testing"))]

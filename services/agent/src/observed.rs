@@ -129,7 +129,12 @@ pub fn read(output: &str) -> Option<Observed> {
         seen.events = events.iter().filter_map(detailed_event).collect();
     }
     for list in ["write_actions", "failures"] {
-        for line in answer.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for line in answer
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let event = action_line(line);
             // A failed write is in both lists: once is enough.
             if !seen.events.iter().any(|e| same_event(e, &event)) {
@@ -159,15 +164,19 @@ pub fn read(output: &str) -> Option<Observed> {
     }
     let mut regions: Vec<String> = match answer.get("regions") {
         // A table's dictionary.
-        Some(Value::Object(dictionary)) => dictionary
-            .values()
-            .filter_map(|v| text(Some(v)))
-            .collect(),
+        Some(Value::Object(dictionary)) => {
+            dictionary.values().filter_map(|v| text(Some(v))).collect()
+        }
         // A summary's ranked list.
         Some(Value::Array(counts)) => counts.iter().filter_map(|c| text(c.get("key"))).collect(),
         _ => Vec::new(),
     };
-    for event in answer.get("events").and_then(Value::as_array).into_iter().flatten() {
+    for event in answer
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(region) = text(event.get("aws_region")) {
             regions.push(region);
         }

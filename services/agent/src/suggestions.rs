@@ -55,7 +55,10 @@ fn around(at: &str) -> Option<(String, String)> {
     let t: Timestamp = at.parse().ok()?;
     let hour = SignedDuration::from_hours(1);
     let fmt = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M").to_string();
-    Some((fmt(t.checked_sub(hour).ok()?), fmt(t.checked_add(hour).ok()?)))
+    Some((
+        fmt(t.checked_sub(hour).ok()?),
+        fmt(t.checked_add(hour).ok()?),
+    ))
 }
 
 fn denied(error: &str) -> bool {

@@ -104,13 +104,7 @@ impl Agent {
         let mut known = input.known_refs.clone();
         let end = self
             .run_inner(
-                history,
-                &input,
-                events,
-                cancel,
-                deadline,
-                &mut usage,
-                &mut known,
+                history, &input, events, cancel, deadline, &mut usage, &mut known,
             )
             .await;
         if end == RunEnd::EndTurn {
@@ -423,26 +417,24 @@ impl Agent {
         };
         let results = uses
             .iter()
-            .map(|(id, name, _)| {
-                match finished.remove(id) {
-                    Some((block, refs)) => {
-                        found.extend(refs);
-                        block
-                    }
-                    None => {
-                        let _ = events.send(AgentEvent::ToolEnd {
-                            id: id.clone(),
-                            name: name.clone(),
-                            status: ToolStatus::Cancelled,
-                            duration_ms: 0,
-                            output: reason.into(),
-                            refs: RefMap::new(),
-                        });
-                        Block::ToolResult {
-                            id: id.clone(),
-                            text: reason.into(),
-                            is_error: true,
-                        }
+            .map(|(id, name, _)| match finished.remove(id) {
+                Some((block, refs)) => {
+                    found.extend(refs);
+                    block
+                }
+                None => {
+                    let _ = events.send(AgentEvent::ToolEnd {
+                        id: id.clone(),
+                        name: name.clone(),
+                        status: ToolStatus::Cancelled,
+                        duration_ms: 0,
+                        output: reason.into(),
+                        refs: RefMap::new(),
+                    });
+                    Block::ToolResult {
+                        id: id.clone(),
+                        text: reason.into(),
+                        is_error: true,
                     }
                 }
             })
