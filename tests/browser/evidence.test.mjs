@@ -212,8 +212,7 @@ for (const viewport of [undefined, PHONE]) {
       assert.equal(await item.getAttribute("data-kind"), h.kind);
       assert.doesNotMatch(await item.locator(".hl-kind").textContent(), /_/, "a label, not the wire name");
       const title = await item.locator(".hl-title").textContent();
-      assert.equal(title, h.title.replace(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
-        (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`));
+      assert.equal(title, h.title);
       assert.deepEqual(await item.locator(".cite").evaluateAll((chips) => chips.map((c) => c.dataset.ref)), h.refs);
       for (const ref of h.refs) assert.ok(refs[ref], `${h.kind}: ${ref} is a ref the tool returned`);
     }
@@ -231,26 +230,37 @@ for (const viewport of [undefined, PHONE]) {
   });
 }
 
-test("the sample's injected HTML and U+202E show as text everywhere: tables, highlights, answers, panel", async () => {
+test("the sample's injected HTML, instructions and U+202E are text in tables, highlights and the panel", async () => {
   const page = await open(agent.base);
   await page.evaluate(() => { window.__xss = 0; });
-  for (const question of ["what happened in the last 7 days?", "who created i-0a1b2c3d4e5f60718?"]) {
-    const answer = await ask(page, question);
-    const count = await answer.locator(".tool").count();
-    for (let i = 0; i < count; i++) await openResult(answer, i);
-  }
-  const raw = (await page.locator(".tool .output").allTextContents()).join("\n");
-  assert.ok(raw.includes("<img src=x onerror=alert(1)>"), "the sample's HTML is in the results");
+  // The instance whose tags carry HTML, an instruction and a right-to-left override.
+  const lookup = await ask(page, "who created i-0a1b2c3d4e5f60718?");
+  const { card, value } = await openResult(lookup);
+  const tagged = value.events.findIndex((e) => e.event_name === "CreateTags");
+  assert.ok(tagged >= 0, "the CreateTags event is listed");
+  const row = card.locator(".result-view tbody tr").nth(tagged);
+  assert.match(await row.locator(".c-parameters").textContent(), /<img src=x onerror=alert\(1\)>/);
+  // Its raw record, from get_event through the agent: the override is escaped, never applied.
+  const event = await panelEvent(page, row.locator(".cite"));
+  assert.equal(event.ref, value.events[tagged].ref);
+  const panelText = await page.evaluate(() => document.getElementById("panel-body").textContent);
+  const tags = JSON.stringify(event.event.requestParameters);
+  assert.ok(tags.includes("\u202e") && tags.includes("<img src=x onerror=alert(1)>"), tags);
+  assert.ok(panelText.includes("fdp.exe") && panelText.includes("\\u202e"), "the panel shows \\u202e, not the character");
+  assert.equal(panelText.includes("\u202e"), false);
+  // The new user agent's highlight: its events carry instructions and HTML in the user agent.
+  const summary = await ask(page, "what happened in the last 7 days?");
+  const { card: summaryCard, value: summaryValue } = await openResult(summary);
+  const agentAt = summaryValue.highlights.findIndex((h) => h.kind === "new_user_agent");
+  const item = summaryCard.locator(".result-view .highlight").nth(agentAt);
+  assert.equal(await item.locator(".hl-title").textContent(), summaryValue.highlights[agentAt].title);
+  const carol = await panelEvent(page, item.locator(".cite").first());
+  assert.match(carol.event.userAgent, /Ignore previous instructions.*<img src=x onerror=alert\(1\)>/);
+  assert.ok((await page.locator("#panel-body").textContent()).includes(carol.event.userAgent));
+  // Nothing became markup, nothing ran, and no override is in the page's text.
+  assert.equal(await page.locator("#log img, #log script, #log iframe, #panel img, #panel script").count(), 0);
   const shown = await page.evaluate(() => document.body.innerText);
-  assert.ok(shown.includes("<img src=x onerror=alert(1)>"), "the HTML is visible as text in the formatted results");
-  assert.equal(await page.locator("#log img, #log script, #log iframe").count(), 0);
-  // The direction override: visible as a mark wherever it is shown, never applied.
-  assert.ok(raw.includes("\\u202e"), "the sample's U+202E is in the results (escaped in the raw JSON)");
-  assert.ok(shown.includes("[U+202E]"), "the U+202E is shown as a mark");
-  assert.equal(shown.includes("\u202e"), false, "no U+202E is in the page's text");
-  // The panel shows an event's JSON with the override escaped too.
-  const chip = page.locator(".result-view .cite").first();
-  if (await chip.count()) await panelEvent(page, chip);
+  assert.equal(shown.includes("\u202e"), false);
   await page.waitForTimeout(300);
   assert.equal(await page.evaluate(() => window.__xss), 0);
   assert.deepEqual(page.problems, []);

@@ -10,13 +10,16 @@ const CITATION = /\[ev:([0-9a-f]{8})\]/g;
 const REF = /^[0-9a-f]{8}$/;
 
 /** Direction overrides and other invisible formatting characters (U+202E can make
- * "exe.txt" read as "txt.exe"). They are shown as visible `[U+202E]` marks in formatted views. */
-const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+ * "exe.txt" read as "txt.exe"): the same set the agent marks in what it streams
+ * (`display_safe` in src/runner.rs). The page marks them again wherever it shows text, for what
+ * does not come through the stream (the event panel) and as a second layer. */
+const INVISIBLE = /[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 const codepoint = (c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 
-/** `text` with every invisible direction or formatting character made visible as `[U+XXXX]`. */
+/** `text` with every invisible direction or formatting character made visible as `⟨U+XXXX⟩`,
+ * as the agent writes them. */
 function visible(text) {
-  return String(text ?? "").replace(INVISIBLE, (c) => `[${codepoint(c)}]`);
+  return String(text ?? "").replace(INVISIBLE, (c) => `⟨${codepoint(c)}⟩`);
 }
 
 /** JSON for reading: indented, with invisible characters as `\uXXXX` escapes (still the same
