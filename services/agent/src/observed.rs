@@ -135,7 +135,10 @@ pub fn read(output: &str) -> Option<Observed> {
             .into_iter()
             .flatten()
         {
-            let event = action_line(line);
+            let mut event = action_line(line);
+            if list == "write_actions" {
+                event.read_only = Some(false);
+            }
             // A failed write is in both lists: once is enough.
             if !seen.events.iter().any(|e| same_event(e, &event)) {
                 seen.events.push(event);
@@ -267,7 +270,8 @@ fn action_line(line: &Value) -> SeenEvent {
         principal: text(line.get("principal")),
         resources: strings(line.get("resources")),
         error: text(line.get("error_code")),
-        // Failures may be reads or writes; the line does not say.
+        // A failure may be a read or a write: the line does not say (write actions are marked by
+        // their list).
         read_only: None,
     }
 }

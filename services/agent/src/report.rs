@@ -1,5 +1,6 @@
 //! The chat as a Markdown report (`GET /api/report.md`): the questions and answers (citations
-//! kept as `[ev:…]` refs), the timeline of the summaries as a table, the evidence (every cited
+//! kept as `[ev:…]` refs), the timeline of the summaries as a table, their server-computed
+//! highlights with their refs, the evidence (every cited
 //! event with its id, time, principal and action), every tool call with its window and filter,
 //! and what was not searched (windows, regions, caps hit, shortened lists, unknown citations).
 //!
@@ -71,8 +72,11 @@ pub fn build(messages: &[ShownMessage], at: Timestamp, model: &str) -> String {
                 if answer.trim().is_empty() {
                     out.push_str("_(no answer text)_\n\n");
                 } else {
-                    // The answer as the chat showed it (Markdown, citations as refs).
-                    let _ = writeln!(out, "{}\n", display_safe(answer.trim_end()));
+                    // The answer as the chat showed it (Markdown, citations as refs), with no
+                    // HTML: a model may echo a tag from tool data, and a Markdown viewer would
+                    // render it.
+                    let answer = display_safe(answer.trim_end()).replace('<', "&lt;");
+                    let _ = writeln!(out, "{answer}\n");
                 }
                 for error in &message.errors {
                     let _ = writeln!(out, "> Error: {}\n", cell(&error.message));
@@ -103,6 +107,7 @@ pub fn build(messages: &[ShownMessage], at: Timestamp, model: &str) -> String {
         }
     }
     timeline(&mut out, &calls);
+    highlights(&mut out, &calls);
     evidence(&mut out, messages, &calls, &citations);
     tool_calls(&mut out, &calls);
     not_searched(&mut out, &calls, &citations);
@@ -146,6 +151,40 @@ fn timeline(out: &mut String, calls: &[Call<'_>]) {
         }
         out.push('\n');
     }
+}
+
+/// The server's highlights of every summary, each with the refs of its events.
+fn highlights(out: &mut String, calls: &[Call<'_>]) {
+    let found: Vec<_> = calls
+        .iter()
+        .filter_map(|c| Some((c.number, c.observed.as_ref()?)))
+        .flat_map(|(n, o)| o.highlights.iter().map(move |h| (n, h)))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Highlights\n\nFound by the server over every event of the summarized windows.\n\n\
+         | Tool call | Kind | What | Principal | Count | Events |\n|---:|---|---|---|---:|---|\n",
+    );
+    for (number, h) in found {
+        let refs: Vec<String> = h
+            .refs
+            .iter()
+            .filter(|r| crate::evidence::is_ref(r))
+            .map(|r| format!("[ev:{r}]"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {number} | {} | {} | {} | {} | {} |",
+            cell(&h.kind),
+            cell(&h.title),
+            cell(h.principal.as_deref().unwrap_or("")),
+            h.count,
+            refs.join(" ")
+        );
+    }
+    out.push('\n');
 }
 
 fn seconds(s: u64) -> String {
@@ -370,6 +409,8 @@ mod tests {
             "write_actions_omitted": 2, "failures": [], "failures_omitted": 0,
             "timeline": {"bucket_seconds": 3600, "buckets": [
                 {"start": "2026-11-23T09:00:00Z", "read": 4, "write": 1, "failed": 0}]},
+            "highlights": [{"kind": "deletion", "title": "Deletions", "principal": "alice",
+                            "count": 1, "refs": ["1a2b3c4d", "not a ref"]}],
         });
         let mut t = Transcript::default();
         t.begin("what did alice do yesterday?");
@@ -387,7 +428,9 @@ mod tests {
             refs: RefMap::from([("1a2b3c4d".into(), "ev-id-0001".into())]),
         });
         t.apply(&AgentEvent::Text {
-            delta: "Alice deleted logs [ev:1a2b3c4d] and more [ev:deadbeef].".into(),
+            delta: "Alice deleted logs [ev:1a2b3c4d] and more [ev:deadbeef]. \
+                    <img src=x onerror=alert(1)>"
+                .into(),
         });
         t.apply(&AgentEvent::Citations {
             refs: crate::evidence::check(
@@ -408,11 +451,16 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("Alice deleted logs [ev:1a2b3c4d]"));
+        assert!(report.contains("&lt;img src=x"), "an echoed tag stays text");
         assert!(
             report.contains("| 2026-11-23T09:00:00Z | 4 | 1 | 0 |"),
             "{report}"
         );
         assert!(report.contains("buckets of 1 h"));
+        assert!(
+            report.contains("| 1 | deletion | Deletions | alice | 1 | [ev:1a2b3c4d] |"),
+            "{report}"
+        );
         // The evidence row: ref, full id, time, principal (escaped), action.
         let row = report
             .lines()

@@ -2,9 +2,10 @@
 //! (never by the model), shown as chips the user can click. Pure: the agent loop gives it what
 //! the tools answered ([`crate::observed`]) and the question's language.
 //!
-//! The rules, in order: what else the principal of the first write (or failure) did within an
-//! hour of it; who else touched its resource; the denied calls of the window, when there were
-//! failures; and a principal a server highlight names, when it is another one.
+//! The rules, in order: what else the principal of the most notable event did within an hour of
+//! it (an event a server highlight points at, else the first failure, else the first write);
+//! who else touched its resource; the denied calls of the window, when there were failures; and
+//! a principal a server highlight names, when it is another one.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -70,16 +71,25 @@ fn denied(error: &str) -> bool {
 /// order), worded in Japanese when `japanese`. `asked` is left out (the question just answered).
 pub fn suggest(results: &[Observed], japanese: bool, asked: &str) -> Vec<Suggestion> {
     let events: Vec<&SeenEvent> = results.iter().flat_map(|r| &r.events).collect();
-    let notable = events
+    let highlighted: Vec<&str> = results
         .iter()
-        .find(|e| e.read_only == Some(false) && e.principal.is_some())
-        .or_else(|| {
-            events
-                .iter()
-                .find(|e| e.error.is_some() && e.principal.is_some())
-        })
-        .or_else(|| events.iter().find(|e| e.principal.is_some()))
-        .copied();
+        .flat_map(|r| &r.highlights)
+        .flat_map(|h| h.refs.iter().map(String::as_str))
+        .collect();
+    let with_principal = |test: &dyn Fn(&SeenEvent) -> bool| {
+        events
+            .iter()
+            .find(|e| e.principal.is_some() && test(e))
+            .copied()
+    };
+    let notable = with_principal(&|e| {
+        e.event_ref
+            .as_deref()
+            .is_some_and(|r| highlighted.contains(&r))
+    })
+    .or_else(|| with_principal(&|e| e.error.is_some()))
+    .or_else(|| with_principal(&|e| e.read_only == Some(false)))
+    .or_else(|| with_principal(&|_| true));
     let mut out: Vec<Suggestion> = Vec::new();
     let mut push = |label: String, question: String| {
         if out.len() < MAX_SUGGESTIONS
@@ -172,12 +182,15 @@ pub fn suggest(results: &[Observed], japanese: bool, asked: &str) -> Vec<Suggest
 mod tests {
     use serde_json::json;
 
+    use serde_json::Value;
+
     use super::*;
+    use crate::evidence::event_ref;
     use crate::observed::read;
 
     fn summary() -> Observed {
         let line = |time: &str, name: &str, who: &str, error: Option<&str>, res: &str| {
-            json!({"ref": "00000001", "event_time": time, "event_name": name,
+            json!({"ref": event_ref(time), "event_time": time, "event_name": name,
                    "event_source": "s3.amazonaws.com", "principal": who, "error_code": error,
                    "resources": [res]})
         };
@@ -199,13 +212,38 @@ mod tests {
         assert_eq!(
             questions,
             [
-                "What else did alice do between 2026-11-23 08:30 and 2026-11-23 10:30 UTC?",
-                "Who else touched logs?",
+                "What else did bob do between 2026-11-23 09:00 and 2026-11-23 11:00 UTC?",
+                "Who else touched x?",
                 "Show the denied calls between 2026-11-23 00:00 and 2026-11-24 00:00 UTC.",
                 "What did root do between 2026-11-23 00:00 and 2026-11-24 00:00 UTC?",
             ]
         );
-        assert_eq!(got[0].label, "alice ±1 h");
+        assert_eq!(got[0].label, "bob ±1 h");
+    }
+
+    #[test]
+    fn an_event_a_highlight_points_at_comes_first_then_a_failure() {
+        let line = |r: &str, time: &str, who: &str, error: Option<&str>| {
+            json!({"ref": r, "event_time": time, "event_name": "X", "event_source": "iam",
+                   "principal": who, "error_code": error, "resources": [format!("{who}-thing")]})
+        };
+        let answer = |highlight_refs: Value| {
+            read(&json!({
+                "window": {"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"},
+                "failed_events": 1,
+                "write_actions": [line("00000001", "2026-11-23T09:00:00Z", "alice", None),
+                                  line("00000002", "2026-11-23T12:00:00Z", "carol", None)],
+                "failures": [line("00000003", "2026-11-23T10:00:00Z", "bob", Some("AccessDenied"))],
+                "highlights": [{"kind": "iam_policy_change", "title": "IAM policy changes",
+                                "principal": "carol", "count": 1, "refs": highlight_refs}],
+            }).to_string())
+            .unwrap()
+        };
+        let got = suggest(&[answer(json!(["00000002"]))], false, "q");
+        assert_eq!(got[0].label, "carol ±1 h");
+        assert_eq!(got[1].question, "Who else touched carol-thing?");
+        let got = suggest(&[answer(json!([]))], false, "q");
+        assert_eq!(got[0].label, "bob ±1 h", "{got:?}");
     }
 
     #[test]
@@ -221,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_question_just_asked_is_not_suggested_and_names_are_one_bounded_line() {
-        let asked = "Who else touched logs?";
+        let asked = "Who else touched x?";
         let got = suggest(&[summary()], false, asked);
         assert!(got.iter().all(|s| s.question != asked));
         let long = format!("evil\nname{}", "x".repeat(200));
