@@ -177,7 +177,8 @@ for (const viewport of [undefined, PHONE]) {
     }
     assert.ok(await view.locator("svg.timeline-svg").isVisible());
     assert.ok(await overflow(page) <= 0, `the page is ${await overflow(page)}px wider than the screen`);
-    await card.screenshot({ path: path.join(shots, `${width}-summary-card.png`) });
+    await view.locator(".timeline-section").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(shots, `${width}-summary-timeline.png`) });
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });
@@ -224,7 +225,8 @@ for (const viewport of [undefined, PHONE]) {
     assert.equal(shown.event_id, refs[shown.ref]);
     assert.ok(["StopLogging", "DeleteTrail", "PutEventSelectors", "UpdateTrail"].includes(shown.event.eventName), shown.event.eventName);
     assert.ok(await overflow(page) <= 0, `the page is ${await overflow(page)}px wider than the screen`);
-    await card.screenshot({ path: path.join(shots, `${width}-highlights.png`) });
+    await card.locator(".result-view .highlights").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(shots, `${width}-highlights.png`) });
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });
