@@ -22,13 +22,14 @@ function bucketCounts(bucket) {
   return { read: n(bucket.read), write: n(bucket.write), failed: n(bucket.failed) };
 }
 
-/** A bucket's start as a short local label: the date for day-sized buckets, else date and time. */
+/** A bucket's start as a short label in the browser's time zone (named, since the tables show
+ * UTC): the date for day-sized buckets, else date and time. */
 function bucketLabel(start, bucketSeconds, lang) {
   const date = new Date(start);
   if (Number.isNaN(date.getTime())) return String(start);
   const options = bucketSeconds >= 86400
     ? { month: "short", day: "numeric" }
-    : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+    : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
   return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-US", options).format(date);
 }
 
