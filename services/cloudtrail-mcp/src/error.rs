@@ -47,6 +47,18 @@ pub enum ToolError {
         start: String,
         end: String,
     },
+    #[error(
+        "`event_id` `{0}` is an event reference, which this source (the CloudTrail LookupEvents API) cannot look up; pass the full event id (lookup_events with `detail: true` gives it)"
+    )]
+    RefNotResolvable(String),
+    #[error(
+        "no event has the reference `{0}`; pass a reference a tool answered, or the full event id"
+    )]
+    RefNotFound(String),
+    #[error(
+        "{count} events share the reference `{event_ref}`; pass the full event id (lookup_events with `detail: true` gives it)"
+    )]
+    RefAmbiguous { event_ref: String, count: usize },
     #[error(transparent)]
     Source(#[from] SourceError),
 }

@@ -223,6 +223,7 @@ async fn ask(
         now: jiff::Timestamp::now(),
         timezone: jiff::tz::TimeZone::UTC,
         context: Default::default(),
+        known_refs: Default::default(),
     };
     let end = agent
         .run(&mut history, input, &tx, &CancellationToken::new())

@@ -191,6 +191,10 @@ impl EventSource for LogArchive {
         };
         Ok(Page { events, next_token })
     }
+
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(Some(self.index.ids_for_ref(event_ref)))
+    }
 }
 
 #[cfg(test)]

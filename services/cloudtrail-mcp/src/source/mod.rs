@@ -97,4 +97,11 @@ pub trait EventSource: Send + Sync + 'static {
     fn retention(&self) -> Option<SignedDuration>;
     /// One page of events matching `query`, newest first.
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError>;
+    /// The full ids of every event whose reference ([`cloudtrail_contract::event_ref`]) is
+    /// `event_ref`, or `None` when this source cannot resolve references (LookupEvents filters
+    /// on whole ids only).
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let _ = event_ref;
+        Ok(None)
+    }
 }

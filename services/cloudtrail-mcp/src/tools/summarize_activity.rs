@@ -10,12 +10,15 @@
 use cloudtrail_contract::ActivitySummary;
 use tokio::time::Instant;
 
+use serde_json::Value;
+
 use super::selection::{self, SelectionArgs};
-use super::{Budget, ToolContext};
+use super::{Budget, ToolContext, ToolOutput};
 use crate::error::ToolError;
-use crate::project::{ProjectionOptions, project};
+use crate::project::{ProjectionOptions, project_record};
 use crate::source::Query;
 use crate::summary::Aggregator;
+use crate::timeline;
 
 pub use cloudtrail_contract::SummarizeActivityArgs;
 
@@ -23,7 +26,11 @@ pub const NAME: &str = cloudtrail_contract::SUMMARIZE_ACTIVITY;
 pub const DESCRIPTION: &str = "Summarize AWS CloudTrail activity in a time window, optionally filtered by ONE \
 attribute (e.g. attribute_key Username + attribute_value alice). Counts every event of the window: counts by \
 service, action, error code, principal, region and source IP, read vs write totals, first/last seen, top \
-resources, and the write (non-read-only) actions and failed calls with their times (lists capped, counts exact). \
+resources, and the write (non-read-only) actions and failed calls with their times (lists capped, counts exact), \
+a `timeline` of read/write/failed calls in buckets sized to the window, and `highlights` the server found (root \
+activity, console sign-in without MFA, bursts of denied calls, new source IPs or user agents, access keys \
+created, IAM policy changes, deletions, CloudTrail tampering), each with the `ref`s of its events. Every listed \
+event has a `ref` to cite it by or to open with get_event. \
 If the window holds more than `max_events` or the scan reaches the server's time limit, `hit_cap` is true and \
 the counts are lower bounds. Best first call for \"what did X do\", \"how many\" or \"what failed\" questions. \
 Times as in lookup_events.";
@@ -41,7 +48,7 @@ enum Stop {
 }
 
 /// Runs the tool and returns the answer as JSON text.
-pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<String, ToolError> {
+pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolOutput, ToolError> {
     let cap = selection::ranged(
         "max_events",
         args.max_events,
@@ -68,7 +75,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         detail: false,
     };
     let deadline = Instant::now() + ctx.settings.summary_scan_time;
-    let mut aggregator = Aggregator::default();
+    let mut aggregator = Aggregator::new(selection.start, selection.end);
     let mut scanned = 0;
     let mut next_token = None;
     let stop = loop {
@@ -81,7 +88,10 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         };
         let page = source.lookup(&query).await?;
         for event in &page.events {
-            aggregator.add(&project(event, options));
+            // Parsed once for the projection and for what the highlights read beyond it.
+            let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);
+            let compact = project_record(event, &record, options);
+            aggregator.add(event.event_time, &compact, &record);
         }
         scanned += page.events.len();
         next_token = page.next_token;
@@ -95,12 +105,14 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
             break Some(Stop::TimeLimit(ctx.settings.summary_scan_time.as_secs()));
         }
     };
-    let mut answer = aggregator.finish(
+    let mut finished = aggregator.finish(
         selection::window(selection.start, selection.end),
         selection.filter,
     );
+    let answer = &mut finished.summary;
     if let Some(stop) = stop {
         answer.hit_cap = true;
+        let highlights_note = answer.note.take();
         answer.note = Some(match stop {
             Stop::MaxEvents(cap) => format!(
                 "the window holds more than max_events ({cap}) events: the counts cover the newest {scanned} and are lower bounds; narrow the window or filter for exact counts"
@@ -113,22 +125,29 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
                     .unwrap_or("the end of the window")
             ),
         });
+        if let (Some(note), Some(more)) = (answer.note.as_mut(), highlights_note) {
+            note.push_str("; ");
+            note.push_str(&more);
+        }
     }
-    Ok(fit(answer, budget))
+    let text = fit(&mut finished.summary, budget);
+    Ok(ToolOutput::new(text, finished.cited_ids()))
 }
 
 /// The answer as JSON within `budget`: the event lists are halved first (the longest of the two
-/// each time), then the ranked lists; the counts are never touched.
-fn fit(mut answer: ActivitySummary, budget: Budget) -> String {
+/// each time), then the highlights, then the ranked lists, and last the timeline is coarsened
+/// (buckets twice as long); the counts are never touched.
+fn fit(answer: &mut ActivitySummary, budget: Budget) -> String {
     let mut text = budget.render(&answer);
-    while !budget.fits(&text) && shorten(&mut answer) {
+    while !budget.fits(&text) && shorten(answer) {
         answer.truncated = true;
         text = budget.render(&answer);
     }
     text
 }
 
-/// Halves the longest shortenable list; false when every list is empty.
+/// Halves the longest shortenable list, or coarsens the timeline; false when nothing is left
+/// to shorten.
 fn shorten(answer: &mut ActivitySummary) -> bool {
     if !answer.write_actions.is_empty() || !answer.failures.is_empty() {
         let (list, omitted) = if answer.write_actions.len() >= answer.failures.len() {
@@ -139,6 +158,11 @@ fn shorten(answer: &mut ActivitySummary) -> bool {
         let keep = list.len() / 2;
         *omitted += (list.len() - keep) as u64;
         list.truncate(keep);
+        return true;
+    }
+    if !answer.highlights.is_empty() {
+        let keep = answer.highlights.len() / 2;
+        answer.highlights.truncate(keep);
         return true;
     }
     let ranked = [
@@ -153,6 +177,10 @@ fn shorten(answer: &mut ActivitySummary) -> bool {
     match ranked.into_iter().max_by_key(|list| list.len()) {
         Some(list) if !list.is_empty() => {
             list.truncate(list.len() / 2);
+            true
+        }
+        _ if answer.timeline.buckets.len() > 1 => {
+            answer.timeline = timeline::coarsen(&answer.timeline);
             true
         }
         _ => false,
@@ -257,7 +285,8 @@ mod tests {
             },
             Duration::from_secs(60),
         );
-        let text = run(&ctx, args(Some(32_768))).await.unwrap();
+        let output = run(&ctx, args(Some(32_768))).await.unwrap();
+        let text = output.text;
         assert!(text.len() <= 32_768, "{} bytes", text.len());
         let s: ActivitySummary = serde_json::from_str(&text).unwrap();
         assert_eq!(s.scanned, 2_715);
@@ -292,7 +321,7 @@ mod tests {
             Duration::from_secs(10),
         );
         let s: ActivitySummary =
-            serde_json::from_str(&run(&ctx, args(None)).await.unwrap()).unwrap();
+            serde_json::from_str(&run(&ctx, args(None)).await.unwrap().text).unwrap();
         assert!(s.hit_cap);
         assert_eq!(s.scanned, 20 * 50);
         let note = s.note.unwrap();
@@ -302,7 +331,7 @@ mod tests {
         );
         let mut capped = args(None);
         capped.max_events = Some(120);
-        let s: Value = serde_json::from_str(&run(&ctx, capped).await.unwrap()).unwrap();
+        let s: Value = serde_json::from_str(&run(&ctx, capped).await.unwrap().text).unwrap();
         assert_eq!(
             (s["scanned"].clone(), s["hit_cap"].clone()),
             (json!(120), json!(true))
@@ -320,7 +349,8 @@ mod tests {
             Duration::from_secs(60),
         );
         for max_bytes in [4_096, 8_192, 32_768] {
-            let text = run(&ctx, args(Some(max_bytes))).await.unwrap();
+            let output = run(&ctx, args(Some(max_bytes))).await.unwrap();
+            let text = output.text;
             assert!(
                 text.len() <= max_bytes as usize,
                 "{} > {max_bytes}",
@@ -329,6 +359,27 @@ mod tests {
             let s: ActivitySummary = serde_json::from_str(&text).unwrap();
             assert!(s.truncated);
             assert_eq!(s.scanned, 3_000, "counts are never shortened");
+            let buckets = &s.timeline.buckets;
+            assert_eq!(
+                buckets.iter().map(|b| b.read + b.write).sum::<u64>(),
+                3_000,
+                "coarsening keeps every call"
+            );
+            // The `_meta` map names exactly the events the shortened answer still cites.
+            let cited: std::collections::BTreeSet<&String> = s
+                .write_actions
+                .iter()
+                .chain(&s.failures)
+                .map(|l| &l.event_ref)
+                .chain(s.highlights.iter().flat_map(|h| &h.refs))
+                .collect();
+            assert_eq!(
+                output
+                    .refs
+                    .keys()
+                    .collect::<std::collections::BTreeSet<_>>(),
+                cited
+            );
         }
         let e = run(&ctx, args(Some(10))).await.unwrap_err().to_string();
         assert!(e.contains("`max_bytes` must be between 4096"), "{e}");

@@ -6,6 +6,7 @@
 mod api_source;
 mod audit;
 mod connections;
+mod evidence;
 mod helpers;
 mod lambda_watch;
 mod mcp_errors;
