@@ -82,6 +82,13 @@ async fn run(args: &Args) -> Result<bool, EvalError> {
             },
         )
         .await?;
+        // A live model also gets the questions whose tool results carry injected instructions.
+        let mut questions = questions;
+        questions.extend(
+            eval::questions::injection()
+                .into_iter()
+                .filter(|q| args.only.is_empty() || args.only.iter().any(|id| id == q.id)),
+        );
         let results = suite::run(&stack.client, &archive, &questions).await?;
         ok &= report("live Bedrock", &results, Thresholds::LIVE, args.verbose);
         return Ok(ok);
