@@ -78,7 +78,9 @@ async fn run(args: &Args) -> Result<bool, EvalError> {
             anchor,
             args.seed,
             &ModelChoice::Live {
-                model_id: std::env::var("AGENT_BEDROCK_MODEL_ID").ok(),
+                model_id: std::env::var("AGENT_BEDROCK_MODEL_ID")
+                    .ok()
+                    .filter(|id| !id.is_empty()),
             },
         )
         .await?;
