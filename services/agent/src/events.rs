@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::conversation::Usage;
+use crate::metrics::RunStats;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,6 +79,8 @@ pub enum AgentEvent {
     Done {
         stop_reason: RunEnd,
         usage: Usage,
+        /// Model and tool calls, duration and estimated cost of the answer.
+        stats: RunStats,
     },
 }
 

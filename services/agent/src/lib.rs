@@ -17,6 +17,7 @@ pub mod conversation;
 pub mod events;
 pub mod identity;
 pub mod mcp;
+pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod runner;
@@ -30,5 +31,6 @@ pub mod state;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tools;
+pub mod trace;
 pub mod transcript;
 pub mod web;

@@ -13,9 +13,11 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::conversation::{Block, Message, Role, Usage};
 use crate::events::{AgentEvent, ErrorKind, RunEnd, StatusKind, ToolStatus};
+use crate::metrics::RunStats;
 use crate::model::{Model, ModelError, ModelRequest, ModelTurn};
 use crate::prompt::{Persona, system_prompt};
 use crate::tools::{CallContext, ToolProvider, ToolSpec};
@@ -95,10 +97,14 @@ impl Agent {
         let started = Instant::now();
         let deadline = started + self.limits.max_wall_time;
         let mut usage = Usage::default();
+        let mut stats = RunStats::default();
         history.push(Message::user_text(input.text.clone()));
         let end = self
-            .run_inner(history, &input, events, cancel, deadline, &mut usage)
+            .run_inner(
+                history, &input, events, cancel, deadline, &mut usage, &mut stats,
+            )
             .await;
+        stats.duration_ms = started.elapsed().as_millis() as u64;
         if history.last().is_some_and(|m| m.role == Role::User) {
             let note = match end {
                 RunEnd::Stopped => "[stopped by the user]",
@@ -107,13 +113,15 @@ impl Agent {
             };
             history.push(Message::assistant_text(note));
         }
+        crate::trace::record_run(&tracing::Span::current(), &usage, &stats, end);
         let _ = events.send(AgentEvent::Done {
             stop_reason: end,
             usage,
+            stats,
         });
         tracing::info!(
             end = ?end,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = stats.duration_ms,
             input_tokens = usage.input_tokens,
             output_tokens = usage.output_tokens,
             "run finished"
@@ -121,6 +129,7 @@ impl Agent {
         end
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_inner(
         &self,
         history: &mut Vec<Message>,
@@ -129,6 +138,7 @@ impl Agent {
         cancel: &CancellationToken,
         deadline: Instant,
         usage: &mut Usage,
+        stats: &mut RunStats,
     ) -> RunEnd {
         // The listing is awaited like everything else in a run: Stop and the wall-time limit end
         // it, however long the server takes.
@@ -166,6 +176,7 @@ impl Agent {
                     events,
                     cancel,
                     deadline,
+                    &mut stats.model_calls,
                 )
                 .await
             {
@@ -222,6 +233,7 @@ impl Agent {
                 ));
                 return self.limit(events, format!("total tokens ({})", usage.total_tokens));
             }
+            stats.tool_calls += uses.len() as u32;
             let (results, interrupted) = self
                 .run_tools(&uses, &input.context, events, cancel, deadline)
                 .await;
@@ -248,6 +260,7 @@ impl Agent {
         events: &EventSink,
         cancel: &CancellationToken,
         deadline: Instant,
+        model_calls: &mut u32,
     ) -> Result<ModelTurn, Interrupt> {
         let mut retries = 0;
         let mut trims = 0;
@@ -268,12 +281,15 @@ impl Agent {
                 now: input.now,
                 timezone: &input.timezone,
             };
+            *model_calls += 1;
+            let span = crate::trace::model_span(self.model.as_ref(), &request);
             let outcome = tokio::select! {
                 biased;
                 () = cancel.cancelled() => None,
                 () = tokio::time::sleep_until(deadline) => Some(None),
-                result = self.model.converse(&request, &on_text) => Some(Some(result)),
+                result = self.model.converse(&request, &on_text).instrument(span.clone()) => Some(Some(result)),
             };
+            crate::trace::record_model(&span, outcome.as_ref());
             let partial = partial.into_inner().unwrap_or_default();
             let result = match outcome {
                 None => return Err(Interrupt::Cancelled { partial }),
@@ -406,8 +422,17 @@ impl Agent {
             input: input.clone(),
         });
         let started = Instant::now();
+        let span = crate::trace::tool_span(id, name, &input);
         let call = self.tools.call_tool(name, input, context);
-        let outcome = tokio::time::timeout(self.limits.tool_timeout, call).await;
+        let outcome = tokio::time::timeout(self.limits.tool_timeout, call)
+            .instrument(span.clone())
+            .await;
+        let outcome_kind = match &outcome {
+            Ok(Ok(output)) if output.is_error => Some("tool_error"),
+            Ok(Ok(_)) => None,
+            Ok(Err(_)) => Some("unavailable"),
+            Err(_) => Some("timeout"),
+        };
         let (text, is_error) = match outcome {
             Ok(Ok(output)) => (output.text, output.is_error),
             Ok(Err(error)) => (error.to_string(), true),
@@ -420,6 +445,7 @@ impl Agent {
             ),
         };
         let text = cap_text(text, self.limits.max_tool_output_bytes);
+        crate::trace::record_tool(&span, &text, is_error, outcome_kind);
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             tool = name,

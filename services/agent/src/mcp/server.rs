@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::sigv4::SigningHttpClient;
+use super::trace_headers::TraceHeaders;
 use crate::tools::{CallContext, ToolError, ToolOutput};
 
 type Connection = Arc<RunningService<RoleClient, ()>>;
@@ -143,14 +144,14 @@ impl McpServer {
             match &self.client {
                 HttpClient::Plain(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        client.clone(),
+                        TraceHeaders(client.clone()),
                         config,
                     ))
                     .await
                 }
                 HttpClient::Signed(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        client.clone(),
+                        TraceHeaders(client.clone()),
                         config,
                     ))
                     .await
@@ -258,7 +259,8 @@ impl McpServer {
     }
 
     /// Calls tool `name` (the server's own name) with `arguments`, for `context`'s caller (in
-    /// the request's `_meta`, see [`cloudtrail_contract::caller`]).
+    /// the request's `_meta`, see [`cloudtrail_contract::caller`]) and with the current span's
+    /// trace context (`_meta.traceparent`, and as headers: [`TraceHeaders`]).
     pub async fn call(
         &self,
         name: &str,
@@ -276,11 +278,15 @@ impl McpServer {
             }
         };
         let mut params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let mut meta = MetaObject::new();
         if let Some(caller) = &context.caller
             && let Ok(caller) = serde_json::to_value(caller)
         {
-            let mut meta = MetaObject::new();
             meta.0.insert(CALLER_META_KEY.to_owned(), caller);
+        }
+        // The tool call's span (the loop's `execute_tool`) continues on the server.
+        telemetry::propagate::inject_meta(&tracing::Span::current(), &mut meta.0);
+        if !meta.0.is_empty() {
             params.meta = Some(RequestMetaObject(meta));
         }
         let connection = self.connection().await?;

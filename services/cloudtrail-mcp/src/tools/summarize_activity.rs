@@ -79,7 +79,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
             max_results: PAGE.min(cap - scanned),
             next_token: next_token.take(),
         };
-        let page = source.lookup(&query).await?;
+        let page = crate::source::lookup_traced(source, &query).await?;
         for event in &page.events {
             aggregator.add(&project(event, options));
         }

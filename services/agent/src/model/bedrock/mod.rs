@@ -197,6 +197,10 @@ impl Model for BedrockModel {
                             input_tokens: u.input_tokens.max(0) as u64,
                             output_tokens: u.output_tokens.max(0) as u64,
                             total_tokens: u.total_tokens.max(0) as u64,
+                            cache_read_input_tokens: u.cache_read_input_tokens.unwrap_or(0).max(0)
+                                as u64,
+                            cache_write_input_tokens: u.cache_write_input_tokens.unwrap_or(0).max(0)
+                                as u64,
                         };
                     }
                 }
