@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
-    let (traces, _telemetry) = match telemetry::init("agent") {
+    let (traces, _telemetry) = match telemetry::init("agent", &["agent"]) {
         Ok(Some((layer, guard))) => (Some(layer), Some(guard)),
         Ok(None) => (None, None),
         Err(error) => {
@@ -25,8 +25,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(traces)
         .init();
     match agent::startup::serve(config).await {

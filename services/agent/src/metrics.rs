@@ -180,9 +180,108 @@ pub fn emf_line(
     line.to_string()
 }
 
+/// Why a line is not a readable EMF object.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EmfError {
+    #[error("not an EMF object: {0}")]
+    Shape(&'static str),
+    #[error("metric `{0}` is declared but has no numeric value")]
+    MissingValue(String),
+}
+
+/// The metrics an EMF object declares, by name, with their values: what CloudWatch extracts
+/// from the line (the declared names looked up at the top level).
+pub fn read_emf(line: &Value) -> Result<std::collections::HashMap<String, f64>, EmfError> {
+    let directives = line
+        .pointer("/_aws/CloudWatchMetrics")
+        .and_then(Value::as_array)
+        .ok_or(EmfError::Shape("no _aws.CloudWatchMetrics array"))?;
+    line.pointer("/_aws/Timestamp")
+        .and_then(Value::as_i64)
+        .ok_or(EmfError::Shape("no integer _aws.Timestamp"))?;
+    let mut metrics = std::collections::HashMap::new();
+    for directive in directives {
+        directive
+            .get("Namespace")
+            .and_then(Value::as_str)
+            .ok_or(EmfError::Shape("a directive has no Namespace"))?;
+        for dimensions in directive
+            .get("Dimensions")
+            .and_then(Value::as_array)
+            .ok_or(EmfError::Shape("a directive has no Dimensions"))?
+        {
+            for name in dimensions.as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap_or_default();
+                if line.get(name).is_none_or(|v| !v.is_string()) {
+                    return Err(EmfError::Shape("a dimension has no string value"));
+                }
+            }
+        }
+        for metric in directive
+            .get("Metrics")
+            .and_then(Value::as_array)
+            .ok_or(EmfError::Shape("a directive has no Metrics"))?
+        {
+            let name = metric
+                .get("Name")
+                .and_then(Value::as_str)
+                .ok_or(EmfError::Shape("a metric has no Name"))?;
+            let value = line
+                .get(name)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| EmfError::MissingValue(name.to_owned()))?;
+            metrics.insert(name.to_owned(), value);
+        }
+    }
+    Ok(metrics)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emf_line_reads_back_as_the_answers_metrics() {
+        let usage = Usage {
+            input_tokens: 500,
+            output_tokens: 40,
+            total_tokens: 2540,
+            cache_read_input_tokens: 1_800,
+            cache_write_input_tokens: 200,
+        };
+        let stats = RunStats {
+            model_calls: 3,
+            tool_calls: 2,
+            duration_ms: 1234,
+            cost_usd: Some(0.25),
+        };
+        let line = emf_line(1_700_000_000_000, "m", &usage, &stats, RunEnd::EndTurn);
+        assert!(!line.contains('\n'), "one line");
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["Model"], "m");
+        let metrics = read_emf(&value).unwrap();
+        let expected = [
+            ("InputTokens", 500.0),
+            ("OutputTokens", 40.0),
+            ("CacheReadTokens", 1800.0),
+            ("CacheWriteTokens", 200.0),
+            ("ModelCalls", 3.0),
+            ("ToolCalls", 2.0),
+            ("Duration", 1234.0),
+            ("Answers", 1.0),
+            ("Errors", 0.0),
+            ("CostUSD", 0.25),
+        ];
+        assert_eq!(metrics.len(), expected.len());
+        for (name, number) in expected {
+            assert_eq!(metrics[name], number, "{name}");
+        }
+        let failed = emf_line(0, "m", &usage, &RunStats::default(), RunEnd::Error);
+        let failed = read_emf(&serde_json::from_str(&failed).unwrap()).unwrap();
+        assert_eq!(failed["Errors"], 1.0);
+        assert!(!failed.contains_key("CostUSD"), "no price, no cost metric");
+        assert!(read_emf(&json!({"InputTokens": 1})).is_err());
+    }
 
     #[test]
     fn the_default_table_prices_the_default_model_and_profiles() {

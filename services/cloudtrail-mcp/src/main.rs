@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
         logs.compact().boxed()
     };
     // Traces when the standard OTEL_* variables ask for them (see the `telemetry` crate).
-    let (traces, _telemetry) = match telemetry::init("cloudtrail-mcp") {
+    let (traces, _telemetry) = match telemetry::init("cloudtrail-mcp", &["cloudtrail_mcp"]) {
         Ok(Some((layer, guard))) => (Some(layer), Some(guard)),
         Ok(None) => (None, None),
         Err(error) => {
@@ -33,8 +33,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(traces)
         .init();
     if let Some(Command::WriteSample { dir }) = &config.command {

@@ -15,7 +15,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use tracing::Level;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
 /// Why tracing could not be set up as configured.
@@ -113,7 +115,14 @@ fn env(name: &str) -> Option<String> {
 /// Returns the layer to add to the subscriber and the provider's guard, or `None` when tracing
 /// stays off. `service` names the service unless `OTEL_SERVICE_NAME` does. Must run inside a
 /// tokio runtime (the batch processor is a task on it).
-pub fn init<S>(service: &'static str) -> Result<Option<(impl Layer<S>, Telemetry)>, TelemetryError>
+///
+/// The layer has its own filter, apart from the logs' `RUST_LOG`: it exports the INFO (and
+/// more severe) spans of the `targets` (module path prefixes, such as `agent`) and nothing
+/// else. Log events never become span events, so no log text reaches a trace.
+pub fn init<S>(
+    service: &'static str,
+    targets: &'static [&'static str],
+) -> Result<Option<(impl Layer<S>, Telemetry)>, TelemetryError>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
@@ -148,12 +157,33 @@ where
         .with_tracer(tracer)
         .with_tracked_inactivity(false)
         .with_threads(false)
-        .with_location(false);
+        .with_location(false)
+        .with_filter(filter_fn(move |meta| {
+            meta.is_span() && *meta.level() <= Level::INFO && is_ours(meta.target(), targets)
+        }));
     Ok(Some((layer, Telemetry { provider })))
+}
+
+/// Whether `target` is one of `targets` or inside one (`agent::mcp` is inside `agent`).
+fn is_ours(target: &str, targets: &[&str]) -> bool {
+    targets.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_our_targets_are_exported() {
+        let ours = ["agent", "cloudtrail_mcp"];
+        assert!(super::is_ours("agent", &ours));
+        assert!(super::is_ours("agent::mcp::server", &ours));
+        assert!(!super::is_ours("agentx", &ours));
+        assert!(!super::is_ours("rmcp::service", &ours));
+    }
+
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> Result<Wanted, TelemetryError> {

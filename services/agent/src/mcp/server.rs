@@ -140,32 +140,40 @@ impl McpServer {
             return Ok(connection.clone());
         }
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
-        let handshake = async {
-            match &self.client {
+        let client = self.client.clone();
+        // The handshake runs on a task of its own: rmcp's service loop keeps the span that is
+        // current when it starts for as long as the connection lives, and that must not be the
+        // run's (its trace would never end).
+        let handshake = tokio::spawn(async move {
+            match client {
                 HttpClient::Plain(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        TraceHeaders(client.clone()),
+                        TraceHeaders(client),
                         config,
                     ))
                     .await
                 }
                 HttpClient::Signed(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        TraceHeaders(client.clone()),
+                        TraceHeaders(client),
                         config,
                     ))
                     .await
                 }
             }
-        };
-        let service = tokio::time::timeout(self.connect_timeout, handshake)
+        });
+        let abort = handshake.abort_handle();
+        let joined = tokio::time::timeout(self.connect_timeout, handshake)
             .await
             .map_err(|_| {
+                abort.abort();
                 self.unavailable(format!(
                     "no answer within {} s",
                     self.connect_timeout.as_secs()
                 ))
-            })?
+            })?;
+        let service = joined
+            .map_err(|e| self.unavailable(format!("the connection task failed: {e}")))?
             .map_err(|e| self.transport_failure(&e))?;
         let connection = Arc::new(service);
         *slot = Some(connection.clone());
