@@ -318,7 +318,26 @@ async fn one_chat_is_one_trace_from_the_browser_to_the_event_source() {
         conversation.len() == 16 && conversation.bytes().all(|b| b.is_ascii_hexdigit()),
         "a digest of the chat id, not the id: {conversation}"
     );
-    assert_eq!(run.attr("gen_ai.usage.input_tokens").unwrap(), "240");
+    // Prompt caching (the default model takes cache points): the first call writes the tools
+    // and the stable system prompt to the cache, the second reads them.
+    let written: u64 = run
+        .attr("gen_ai.usage.cache_creation.input_tokens")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let read: u64 = run
+        .attr("gen_ai.usage.cache_read.input_tokens")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        written > 100 && read == written,
+        "written {written}, read {read}"
+    );
+    assert_eq!(
+        run.attr("gen_ai.usage.input_tokens").unwrap(),
+        (240 + read + written).to_string()
+    );
     assert_eq!(run.attr("gen_ai.usage.output_tokens").unwrap(), "60");
     assert_eq!(run.attr("agent.tool_calls").unwrap(), "1");
 
@@ -331,7 +350,10 @@ async fn one_chat_is_one_trace_from_the_browser_to_the_event_source() {
         assert_eq!(chat.parent(), run.id());
         assert_eq!(chat.attr("gen_ai.operation.name").unwrap(), "chat");
         assert_eq!(chat.attr("gen_ai.request.model").unwrap(), MODEL);
-        assert_eq!(chat.attr("gen_ai.usage.input_tokens").unwrap(), "120");
+        assert_eq!(
+            chat.attr("gen_ai.usage.input_tokens").unwrap(),
+            (120 + written).to_string()
+        );
         assert_eq!(chat.attr("gen_ai.usage.output_tokens").unwrap(), "30");
     }
     let reasons: Vec<String> = chats
@@ -393,10 +415,14 @@ async fn one_chat_is_one_trace_from_the_browser_to_the_event_source() {
     let metrics = agent::metrics::read_emf(&emf[0]).unwrap();
     assert_eq!(metrics["InputTokens"], 240.0);
     assert_eq!(metrics["OutputTokens"], 60.0);
+    assert_eq!(metrics["CacheReadTokens"], read as f64);
+    assert_eq!(metrics["CacheWriteTokens"], written as f64);
     assert_eq!(metrics["ModelCalls"], 2.0);
     assert_eq!(metrics["ToolCalls"], 1.0);
-    // Sonnet 4.5 list price: 240 * $3/M + 60 * $15/M.
-    assert!((metrics["CostUSD"] - 0.00162).abs() < 1e-9, "{metrics:?}");
+    // Sonnet 4.5 list prices per million tokens: $3 input, $15 output, $0.30 cache read,
+    // $3.75 cache write.
+    let cost = (240.0 * 3.0 + 60.0 * 15.0 + read as f64 * 0.3 + written as f64 * 3.75) / 1e6;
+    assert!((metrics["CostUSD"] - cost).abs() < 1e-9, "{metrics:?}");
 }
 
 #[tokio::test]
