@@ -47,6 +47,7 @@ export interface AgentServiceProps {
 export class AgentService extends Construct {
   readonly service: ecs.FargateService;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
   readonly taskRole: iam.Role;
   readonly chatUrl: string;
 
@@ -115,6 +116,9 @@ export class AgentService extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'agent' }),
       environment: {
         AGENT_LISTEN: '0.0.0.0:8080',
+        // One Embedded Metric Format line per answer (tokens, calls, duration, cost): CloudWatch
+        // Logs makes metrics of it (namespace OpsAgent) for the dashboard and the budget alarm.
+        AGENT_METRICS_EMF: 'true',
         AGENT_MODEL: 'bedrock',
         AGENT_BEDROCK_MODEL_ID: props.modelId,
         AGENT_BEDROCK_REGION: props.bedrockRegion,
@@ -221,7 +225,7 @@ export class AgentService extends Construct {
     const scaling = this.service.autoScaleTaskCount({ minCapacity: props.desiredCount, maxCapacity: props.maxTasks });
     scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: 60 });
     scaling.scaleOnMemoryUtilization('Memory', { targetUtilizationPercent: 70 });
-    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
+    const targetGroup = this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
       vpc,
       port: 8080,
       protocol: elbv2.ApplicationProtocol.HTTP,

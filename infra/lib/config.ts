@@ -47,6 +47,10 @@ export interface AppConfig {
   readonly logRetentionDays: number;
   /** Concurrent executions reserved for (and capping) the MCP function; 0: no reservation. */
   readonly mcpReservedConcurrency: number;
+  /** Where alarms are e-mailed (an SNS subscription to confirm); none: the topic only. */
+  readonly alarmEmail?: string;
+  /** The daily model spend (USD, the agent's cost estimate) above which an alarm fires. */
+  readonly dailyBudgetUsd: number;
 }
 
 export class ConfigError extends Error {}
@@ -167,6 +171,14 @@ const MAX_MCP_CONCURRENCY = 100;
 /** CloudWatch Logs accepts only these retention periods. */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
+function email(value: unknown): string | undefined {
+  const text = str(value);
+  if (text !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(text)) {
+    throw new ConfigError(`context alarmEmail must be an e-mail address, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
 /** Reads and validates the configuration; `get` returns a context value by key. */
 export function configFromContext(get: (key: string) => unknown): AppConfig {
   const allowedCidrs = list(get('allowedCidrs'), 'allowedCidrs');
@@ -249,5 +261,7 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     redactSourceIp: bool(get('redactSourceIp'), 'redactSourceIp', false),
     logRetentionDays,
     mcpReservedConcurrency: int(get('mcpReservedConcurrency'), 'mcpReservedConcurrency', 0, MAX_MCP_CONCURRENCY, 3),
+    alarmEmail: email(get('alarmEmail')),
+    dailyBudgetUsd: int(get('dailyBudgetUsd'), 'dailyBudgetUsd', 1, 100000, 50),
   };
 }

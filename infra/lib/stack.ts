@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { AgentService } from './agent-service.ts';
 import type { AppConfig } from './config.ts';
 import { McpFunction } from './mcp-function.ts';
+import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { SessionsTable } from './sessions-table.ts';
 
@@ -21,6 +22,7 @@ export class AgentStack extends Stack {
   readonly mcp: McpFunction;
   readonly agent: AgentService;
   readonly sessions: SessionsTable;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: AgentStackProps) {
     super(scope, id, props);
@@ -55,6 +57,17 @@ export class AgentStack extends Stack {
       oidc: config.oidc,
       logRetention,
       repoRoot: props.repoRoot,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      loadBalancer: this.agent.loadBalancer,
+      targetGroup: this.agent.targetGroup,
+      service: this.agent.service,
+      desiredCount: config.desiredCount,
+      mcpFunction: this.mcp.function,
+      mcpTimeout: this.mcp.timeout,
+      modelId: config.modelId,
+      dailyBudgetUsd: config.dailyBudgetUsd,
+      alarmEmail: config.alarmEmail,
     });
     if (config.allowedCidrs.length === 0) {
       Annotations.of(this).addWarningV2(

@@ -617,6 +617,26 @@ function finishAnswer(answer) {
   if (reason === "stopped") addErrorNote(answer, t("stopped"));
   if (!reason && !answer.el.dataset.done) addErrorNote(answer, t("lost"));
   answer.el.dataset.done ||= reason || "lost";
+  addUsageNote(answer, answer.done);
+}
+
+/** A discreet line under a finished answer: its tokens (prompt, of which cached, and output)
+ * and estimated cost, from the `done` event. Numbers only, set as text. */
+function addUsageNote(answer, done) {
+  const usage = done?.usage;
+  if (!usage || answer.el.querySelector(".usage-note")) return;
+  const n = new Intl.NumberFormat(state.lang);
+  const prompt = (usage.input_tokens || 0) + (usage.cache_read_input_tokens || 0) + (usage.cache_write_input_tokens || 0);
+  if (!prompt && !usage.output_tokens) return;
+  const ja = state.lang === "ja";
+  let text = `${n.format(prompt)} → ${n.format(usage.output_tokens || 0)} ${ja ? "トークン" : "tokens"}`;
+  if (usage.cache_read_input_tokens) text += ` (${n.format(usage.cache_read_input_tokens)} ${ja ? "キャッシュ" : "cached"})`;
+  const cost = done.stats?.cost_usd;
+  if (typeof cost === "number") text += ` · $${cost < 0.01 ? cost.toFixed(4) : cost.toFixed(2)}`;
+  const note = document.createElement("div");
+  note.className = "usage-note";
+  note.textContent = text;
+  answer.el.append(note);
 }
 
 // ---- wiring ----

@@ -79,6 +79,15 @@ struct AgentProcess {
 }
 
 async fn start_agent(binary: &str, bedrock: &str, mcp: &str) -> AgentProcess {
+    start_agent_with(binary, bedrock, mcp, &[]).await
+}
+
+async fn start_agent_with(
+    binary: &str,
+    bedrock: &str,
+    mcp: &str,
+    env: &[(&str, &str)],
+) -> AgentProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -103,6 +112,7 @@ async fn start_agent(binary: &str, bedrock: &str, mcp: &str) -> AgentProcess {
         // Every benchmark client comes from 127.0.0.1: lift the per-address limit on new chats.
         .env("AGENT_NEW_CHATS_PER_CLIENT_PER_MINUTE", "1000000")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -174,11 +184,135 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// An OTLP/HTTP sink that accepts every batch (the exporter's cost, not a collector's); returns
+/// its endpoint and how many batches it took.
+async fn spawn_otlp_sink() -> (String, Arc<AtomicUsize>) {
+    let batches = Arc::new(AtomicUsize::new(0));
+    let counted = batches.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), batches)
+}
+
+/// The `done` event's usage of one answer in the session of `cookie`, and the session's cookie.
+async fn usage_of_turn(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: Option<&str>,
+    message: &str,
+) -> (serde_json::Value, String) {
+    let mut request = client
+        .post(format!("{base}/api/chat"))
+        .json(&json!({"message": message, "timezone": "UTC"}));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    let issued = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let body = response.text().await.unwrap();
+    let done = body.rsplit("event: done\ndata: ").next().unwrap();
+    let done: serde_json::Value = serde_json::from_str(done.lines().next().unwrap()).unwrap();
+    (
+        done["usage"].clone(),
+        issued.unwrap_or_else(|| cookie.unwrap().to_owned()),
+    )
+}
+
+/// The telemetry figures: turn latency with tracing off and on (spans exported to a local sink),
+/// idle RSS with the exporter on, and the share of prompt tokens read from the prompt cache
+/// over a three-question conversation.
+async fn telemetry_figures(binary: &str, bedrock: &str, mcp: &str, client: &reqwest::Client) {
+    let (sink, batches) = spawn_otlp_sink().await;
+    for (label, env) in [
+        ("tracing off", vec![]),
+        (
+            "tracing on ",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.as_str()),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ],
+        ),
+    ] {
+        let agent = start_agent_with(binary, bedrock, mcp, &env).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = rss_kb(agent.pid);
+        for _ in 0..20 {
+            assert!(turn(client, &agent.base).await, "warm-up turn failed");
+        }
+        let mut latencies = Vec::with_capacity(TURNS);
+        for _ in 0..TURNS {
+            let started = Instant::now();
+            assert!(turn(client, &agent.base).await, "turn failed");
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        println!(
+            "turn, {label}:                   p50 {:>6.2} ms   p99 {:>6.2} ms   idle RSS {:.1} MB",
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            idle as f64 / 1024.0
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "OTLP batches received:               {:>8}",
+        batches.load(Ordering::SeqCst)
+    );
+    // Three questions in one chat: what the prompt cache saves (the stand-in reports cache
+    // reads and writes for the prefix up to the request's last cache point, as Bedrock does).
+    let agent = start_agent(binary, bedrock, mcp).await;
+    let mut cookie: Option<String> = None;
+    let (mut prompt, mut read) = (0u64, 0u64);
+    for question in [
+        "what did alice do yesterday?",
+        "and bob?",
+        "who deleted a bucket last week?",
+    ] {
+        let (usage, next) = usage_of_turn(client, &agent.base, cookie.as_deref(), question).await;
+        let n = |k: &str| usage[k].as_u64().unwrap_or(0);
+        prompt += n("input_tokens") + n("cache_read_input_tokens") + n("cache_write_input_tokens");
+        read += n("cache_read_input_tokens");
+        cookie = Some(next);
+    }
+    println!(
+        "cache-read share of prompt tokens:   {:>7.1} %   (3 questions, 6 model calls: {read} of {prompt})",
+        read as f64 * 100.0 / prompt as f64
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let binary = std::env::args()
         .nth(1)
-        .expect("usage: bench_agent <path to the agent binary>");
+        .expect("usage: bench_agent <path to the agent binary> [telemetry]");
+    if std::env::args().nth(2).as_deref() == Some("telemetry") {
+        let mcp = spawn_mcp(Arc::new(AtomicUsize::new(0))).await;
+        let (bedrock, _standin) = serve(Standin {
+            auto_tool: Some(("lookup_events", "{\"max_results\": 1}")),
+            auto_chunks: 20,
+            ..Standin::default()
+        })
+        .await;
+        let client = reqwest::Client::new();
+        telemetry_figures(&binary, &bedrock, &mcp, &client).await;
+        return;
+    }
     let mcp_requests = Arc::new(AtomicUsize::new(0));
     let mcp = spawn_mcp(mcp_requests.clone()).await;
     let (bedrock, standin) = serve(Standin {

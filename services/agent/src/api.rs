@@ -131,7 +131,23 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             // Method and path only: no headers (cookies) and no query strings in logs.
-            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+            if !telemetry::enabled() {
+                return tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+            }
+            // With tracing on, the same span is the trace's server span, continuing the
+            // caller's trace when a `traceparent` header names one.
+            let span = tracing::info_span!(
+                "request",
+                request_id = %id,
+                method = %request.method(),
+                path = %request.uri().path(),
+                otel.name = %format!("{} {}", request.method(), request.uri().path()),
+                otel.kind = "server",
+                http.request.method = %request.method(),
+                url.path = %request.uri().path(),
+            );
+            telemetry::propagate::set_parent(&span, telemetry::propagate::from_headers(request.headers()));
+            span
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -195,6 +195,18 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "AGENT_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// Model prices for each answer's cost estimate, in US dollars per million tokens:
+    /// `<model id part>=<input>/<output>[/<cache read>/<cache write>]`, comma-separated; they
+    /// come before the built-in table (`agent::metrics::DEFAULT_PRICES`: Claude and Nova list
+    /// prices). The first entry whose part the model id contains prices it.
+    #[arg(long, env = "AGENT_PRICES", default_value = "")]
+    pub prices: String,
+
+    /// Write one CloudWatch Embedded Metric Format line per answer on stdout (tokens, calls,
+    /// duration, cost; namespace `OpsAgent`). The deployed stack turns it on.
+    #[arg(long, env = "AGENT_METRICS_EMF", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_emf: bool,
 }
 
 /// Why the configuration is unusable.

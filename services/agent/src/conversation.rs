@@ -98,12 +98,18 @@ impl Message {
     }
 }
 
-/// Token counts reported by the model.
+/// Token counts reported by the model. With prompt caching, Bedrock counts the prompt in three
+/// parts: `input_tokens` (read and not cached), `cache_read_input_tokens` (read from the cache)
+/// and `cache_write_input_tokens` (read and written to the cache); `total_tokens` counts all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub total_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+    #[serde(default)]
+    pub cache_write_input_tokens: u64,
 }
 
 impl Usage {
@@ -112,6 +118,13 @@ impl Usage {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.total_tokens += other.total_tokens;
+        self.cache_read_input_tokens += other.cache_read_input_tokens;
+        self.cache_write_input_tokens += other.cache_write_input_tokens;
+    }
+
+    /// Every prompt token, cached or not.
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_input_tokens + self.cache_write_input_tokens
     }
 }
 

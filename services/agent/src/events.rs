@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::conversation::Usage;
 use crate::evidence::{Citation, RefMap};
+use crate::metrics::RunStats;
 use crate::suggestions::Suggestion;
 
 /// How a run ended.
@@ -92,6 +93,8 @@ pub enum AgentEvent {
     Done {
         stop_reason: RunEnd,
         usage: Usage,
+        /// Model and tool calls, duration and estimated cost of the answer.
+        stats: RunStats,
     },
 }
 

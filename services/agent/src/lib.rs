@@ -18,6 +18,7 @@ pub mod events;
 pub mod evidence;
 pub mod identity;
 pub mod mcp;
+pub mod metrics;
 pub mod model;
 pub mod observed;
 pub mod prompt;
@@ -34,5 +35,6 @@ pub mod suggestions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tools;
+pub mod trace;
 pub mod transcript;
 pub mod web;

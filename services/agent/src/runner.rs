@@ -12,10 +12,12 @@ use cloudtrail_contract::Caller;
 use futures::{FutureExt, Stream};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::agent::RunInput;
 use crate::conversation::{Message, Usage};
 use crate::events::{AgentEvent, ErrorKind, RunEnd};
+use crate::metrics::{RunStats, emf_line};
 use crate::session::RunTicket;
 use crate::state::AppState;
 
@@ -104,6 +106,13 @@ pub async fn run(
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let caller = input.context.caller.clone();
+    let chat = chat_digest(&id);
+    let span = crate::trace::run_span(
+        &state.model,
+        &chat,
+        caller.as_ref().map(|c| c.sub.as_str()),
+        &input.text,
+    );
     let mut tools_called: Vec<String> = Vec::new();
     let agent_run = async {
         let outcome =
@@ -112,7 +121,8 @@ pub async fn run(
                 .await;
         drop(tx);
         outcome.is_ok()
-    };
+    }
+    .instrument(span.clone());
     let relay = async {
         let mut done = None;
         while let Some(event) = rx.recv().await {
@@ -144,34 +154,75 @@ pub async fn run(
         .sessions
         .finish_run(&owner, &id, ticket.run, history)
         .await;
-    let done = done.unwrap_or(AgentEvent::Done {
+    let mut done = done.unwrap_or(AgentEvent::Done {
         stop_reason: RunEnd::Error,
         usage: Usage::default(),
+        stats: RunStats::default(),
     });
-    if let AgentEvent::Done { stop_reason, usage } = &done {
-        audit(caller.as_ref(), &id, &tools_called, *stop_reason, usage);
+    if let AgentEvent::Done {
+        stop_reason,
+        usage,
+        stats,
+    } = &mut done
+    {
+        stats.cost_usd = if state.model.kind == "bedrock" {
+            state
+                .prices
+                .for_model(&state.model.id)
+                .map(|price| price.cost(usage))
+        } else {
+            Some(0.0)
+        };
+        if let Some(cost) = stats.cost_usd {
+            span.record("agent.cost_usd", cost);
+        }
+        audit(
+            caller.as_ref(),
+            &chat,
+            &tools_called,
+            *stop_reason,
+            usage,
+            stats,
+        );
+        if state.emf {
+            let now = jiff::Timestamp::now().as_millisecond();
+            // A line of its own on stdout: CloudWatch Logs reads a log event that is an EMF
+            // object, not one nested in a tracing record.
+            println!(
+                "{}",
+                emf_line(now, &state.model.id, usage, stats, *stop_reason)
+            );
+        }
     }
     let _ = sse.send(done);
 }
 
-/// One audit line per question: who asked, in which chat, which tools ran, what it cost. The
-/// chat is named by a digest of its id: the id is the cookie's secret and must not reach logs.
+/// One audit line per question: who asked, in which chat, which tools ran, what it cost (tokens,
+/// calls, time, dollars). The chat is named by a digest of its id: the id is the cookie's secret
+/// and must not reach logs.
 fn audit(
     caller: Option<&Caller>,
-    session: &str,
+    chat: &str,
     tools: &[String],
     stop_reason: RunEnd,
     usage: &Usage,
+    stats: &RunStats,
 ) {
     tracing::info!(
         target: "audit",
         user = caller.map_or("", |c| c.sub.as_str()),
         email = caller.and_then(|c| c.email.as_deref()).unwrap_or(""),
-        chat = %chat_digest(session),
+        chat,
         tools = ?tools,
         stop_reason = ?stop_reason,
         input_tokens = usage.input_tokens,
         output_tokens = usage.output_tokens,
+        cache_read_tokens = usage.cache_read_input_tokens,
+        cache_write_tokens = usage.cache_write_input_tokens,
+        model_calls = stats.model_calls,
+        tool_calls = stats.tool_calls,
+        duration_ms = stats.duration_ms,
+        cost_usd = stats.cost_usd,
         "question answered"
     );
 }

@@ -30,6 +30,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Mcp(#[from] McpConfigError),
+    #[error("--prices (AGENT_PRICES): {0}")]
+    Prices(#[from] crate::metrics::PriceError),
     #[error("no AWS region for Bedrock: set --bedrock-region, AGENT_BEDROCK_REGION or AWS_REGION")]
     NoRegion,
     #[error("no AWS region for the DynamoDB sessions table: set AWS_REGION")]
@@ -148,6 +150,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             config.trust_forwarded_for,
         )),
         sign_in: Arc::new(SignIn::from_config(config, reqwest::Client::new())?),
+        prices: crate::metrics::Prices::with_defaults(&config.prices)?,
+        emf: config.metrics_emf,
     })
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::access::AccessPolicy;
 use crate::agent::Agent;
+use crate::metrics::Prices;
 use crate::model::ModelInfo;
 use crate::session::SessionStore;
 use crate::signin::SignIn;
@@ -20,4 +21,8 @@ pub struct AppState {
     pub access: Arc<AccessPolicy>,
     /// Who is asking (the ALB's sign-in token) and whether they may.
     pub sign_in: Arc<SignIn>,
+    /// Per-model prices for the cost estimate of each answer.
+    pub prices: Prices,
+    /// Write a CloudWatch Embedded Metric Format line per answer on stdout.
+    pub emf: bool,
 }

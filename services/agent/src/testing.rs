@@ -72,6 +72,7 @@ impl ScriptedModel {
                 input_tokens: 100,
                 output_tokens: 10,
                 total_tokens: 110,
+                ..Usage::default()
             },
         }
     }

@@ -29,6 +29,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::tools::CloudTrailServer;
 
@@ -276,6 +277,37 @@ async fn check_body(request: Request, next: Next) -> Response {
         .await
 }
 
+/// The span of the HTTP request a tool call arrived in, handed to the tool handler through the
+/// request's extensions (rmcp passes the request's `http::request::Parts` on; its own worker
+/// task does not carry the current span).
+#[derive(Debug, Clone)]
+pub struct HttpSpan(pub tracing::Span);
+
+/// With tracing on: a server span per request, continuing the caller's trace (W3C
+/// `traceparent` header), its status code recorded. Off: nothing.
+async fn trace_request(mut request: Request, next: Next) -> Response {
+    if !telemetry::enabled() {
+        return next.run(request).await;
+    }
+    let span = tracing::info_span!(
+        "http request",
+        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    telemetry::propagate::set_parent(&span, telemetry::propagate::from_headers(request.headers()));
+    request.extensions_mut().insert(HttpSpan(span.clone()));
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
+
 /// The router shared by the local server, Lambda and tests.
 pub fn app(server: CloudTrailServer, hosts: HostPolicy) -> Router {
     let config = StreamableHttpServerConfig::default()
@@ -295,6 +327,7 @@ pub fn app(server: CloudTrailServer, hosts: HostPolicy) -> Router {
         .route_layer(middleware::from_fn(check_body))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
+        .layer(middleware::from_fn(trace_request))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -91,6 +91,15 @@ pub async fn build_source(
     })
 }
 
+/// On Lambda, the spans of an invocation leave before its answer does: the runtime may freeze
+/// the process as soon as the answer is out, with the spans still queued.
+async fn flush_spans(response: axum::response::Response) -> axum::response::Response {
+    if telemetry::enabled() {
+        let _ = tokio::task::spawn_blocking(telemetry::flush).await;
+    }
+    response
+}
+
 /// Runs the server until it is stopped.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let lambda = on_lambda();
@@ -108,7 +117,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if lambda {
         let region = std::env::var("AWS_REGION").map_err(|_| StartError::MissingRegion)?;
         let hosts = HostPolicy::lambda_function_url(&region).allow(&config.allowed_hosts);
-        return lambda_http::run(app(server, hosts))
+        let router = app(server, hosts).layer(axum::middleware::map_response(flush_spans));
+        return lambda_http::run(router)
             .await
             .map_err(|e| StartError::Lambda(e.to_string()));
     }

@@ -13,10 +13,12 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::conversation::{Block, Message, Role, Usage};
 use crate::events::{AgentEvent, ErrorKind, RunEnd, StatusKind, ToolStatus};
 use crate::evidence::{self, RefMap};
+use crate::metrics::RunStats;
 use crate::model::{Model, ModelError, ModelRequest, ModelTurn};
 use crate::prompt::{Persona, system_prompt};
 use crate::tools::{CallContext, ToolProvider, ToolSpec};
@@ -100,13 +102,15 @@ impl Agent {
         let deadline = started + self.limits.max_wall_time;
         let mut usage = Usage::default();
         let started_at = history.len();
+        let mut stats = RunStats::default();
         history.push(Message::user_text(input.text.clone()));
         let mut known = input.known_refs.clone();
         let end = self
             .run_inner(
-                history, &input, events, cancel, deadline, &mut usage, &mut known,
+                history, &input, events, cancel, deadline, &mut usage, &mut stats, &mut known,
             )
             .await;
+        stats.duration_ms = started.elapsed().as_millis() as u64;
         if end == RunEnd::EndTurn {
             let items = follow_ups(&history[started_at..], &input.text);
             if !items.is_empty() {
@@ -121,13 +125,15 @@ impl Agent {
             };
             history.push(Message::assistant_text(note));
         }
+        crate::trace::record_run(&tracing::Span::current(), &usage, &stats, end);
         let _ = events.send(AgentEvent::Done {
             stop_reason: end,
             usage,
+            stats,
         });
         tracing::info!(
             end = ?end,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = stats.duration_ms,
             input_tokens = usage.input_tokens,
             output_tokens = usage.output_tokens,
             "run finished"
@@ -144,6 +150,7 @@ impl Agent {
         cancel: &CancellationToken,
         deadline: Instant,
         usage: &mut Usage,
+        stats: &mut RunStats,
         known: &mut RefMap,
     ) -> RunEnd {
         // The listing is awaited like everything else in a run: Stop and the wall-time limit end
@@ -182,6 +189,7 @@ impl Agent {
                     events,
                     cancel,
                     deadline,
+                    &mut stats.model_calls,
                 )
                 .await
             {
@@ -265,6 +273,7 @@ impl Agent {
                     (id.clone(), name.clone(), input)
                 })
                 .collect();
+            stats.tool_calls += uses.len() as u32;
             let (results, interrupted, found) = self
                 .run_tools(&calls, &input.context, events, cancel, deadline)
                 .await;
@@ -292,6 +301,7 @@ impl Agent {
         events: &EventSink,
         cancel: &CancellationToken,
         deadline: Instant,
+        model_calls: &mut u32,
     ) -> Result<ModelTurn, Interrupt> {
         let mut retries = 0;
         let mut trims = 0;
@@ -312,12 +322,15 @@ impl Agent {
                 now: input.now,
                 timezone: &input.timezone,
             };
+            *model_calls += 1;
+            let span = crate::trace::model_span(self.model.as_ref(), &request);
             let outcome = tokio::select! {
                 biased;
                 () = cancel.cancelled() => None,
                 () = tokio::time::sleep_until(deadline) => Some(None),
-                result = self.model.converse(&request, &on_text) => Some(Some(result)),
+                result = self.model.converse(&request, &on_text).instrument(span.clone()) => Some(Some(result)),
             };
+            crate::trace::record_model(&span, outcome.as_ref());
             let partial = partial.into_inner().unwrap_or_default();
             let result = match outcome {
                 None => return Err(Interrupt::Cancelled { partial }),
@@ -456,8 +469,17 @@ impl Agent {
             input: input.clone(),
         });
         let started = Instant::now();
+        let span = crate::trace::tool_span(id, name, &input);
         let call = self.tools.call_tool(name, input, context);
-        let outcome = tokio::time::timeout(self.limits.tool_timeout, call).await;
+        let outcome = tokio::time::timeout(self.limits.tool_timeout, call)
+            .instrument(span.clone())
+            .await;
+        let outcome_kind = match &outcome {
+            Ok(Ok(output)) if output.is_error => Some("tool_error"),
+            Ok(Ok(_)) => None,
+            Ok(Err(_)) => Some("unavailable"),
+            Err(_) => Some("timeout"),
+        };
         let (text, is_error, refs) = match outcome {
             Ok(Ok(output)) => (output.text, output.is_error, output.refs),
             Ok(Err(error)) => (error.to_string(), true, RefMap::new()),
@@ -481,6 +503,7 @@ impl Agent {
         } else {
             refs
         };
+        crate::trace::record_tool(&span, &text, is_error, outcome_kind);
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             tool = name,

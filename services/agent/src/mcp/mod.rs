@@ -4,6 +4,7 @@
 pub mod names;
 pub mod server;
 pub mod sigv4;
+pub mod trace_headers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

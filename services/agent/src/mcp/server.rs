@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::sigv4::SigningHttpClient;
+use super::trace_headers::TraceHeaders;
 use crate::tools::{CallContext, ToolError, ToolOutput};
 
 type Connection = Arc<RunningService<RoleClient, ()>>;
@@ -139,32 +140,40 @@ impl McpServer {
             return Ok(connection.clone());
         }
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
-        let handshake = async {
-            match &self.client {
+        let client = self.client.clone();
+        // The handshake runs on a task of its own: rmcp's service loop keeps the span that is
+        // current when it starts for as long as the connection lives, and that must not be the
+        // run's (its trace would never end).
+        let handshake = tokio::spawn(async move {
+            match client {
                 HttpClient::Plain(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        client.clone(),
+                        TraceHeaders(client),
                         config,
                     ))
                     .await
                 }
                 HttpClient::Signed(client) => {
                     ().serve(StreamableHttpClientTransport::with_client(
-                        client.clone(),
+                        TraceHeaders(client),
                         config,
                     ))
                     .await
                 }
             }
-        };
-        let service = tokio::time::timeout(self.connect_timeout, handshake)
+        });
+        let abort = handshake.abort_handle();
+        let joined = tokio::time::timeout(self.connect_timeout, handshake)
             .await
             .map_err(|_| {
+                abort.abort();
                 self.unavailable(format!(
                     "no answer within {} s",
                     self.connect_timeout.as_secs()
                 ))
-            })?
+            })?;
+        let service = joined
+            .map_err(|e| self.unavailable(format!("the connection task failed: {e}")))?
             .map_err(|e| self.transport_failure(&e))?;
         let connection = Arc::new(service);
         *slot = Some(connection.clone());
@@ -258,7 +267,8 @@ impl McpServer {
     }
 
     /// Calls tool `name` (the server's own name) with `arguments`, for `context`'s caller (in
-    /// the request's `_meta`, see [`cloudtrail_contract::caller`]).
+    /// the request's `_meta`, see [`cloudtrail_contract::caller`]) and with the current span's
+    /// trace context (`_meta.traceparent`, and as headers: [`TraceHeaders`]).
     pub async fn call(
         &self,
         name: &str,
@@ -276,11 +286,15 @@ impl McpServer {
             }
         };
         let mut params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let mut meta = MetaObject::new();
         if let Some(caller) = &context.caller
             && let Ok(caller) = serde_json::to_value(caller)
         {
-            let mut meta = MetaObject::new();
             meta.0.insert(CALLER_META_KEY.to_owned(), caller);
+        }
+        // The tool call's span (the loop's `execute_tool`) continues on the server.
+        telemetry::propagate::inject_meta(&tracing::Span::current(), &mut meta.0);
+        if !meta.0.is_empty() {
             params.meta = Some(RequestMetaObject(meta));
         }
         let connection = self.connection().await?;

@@ -46,6 +46,47 @@ pub struct Standin {
     pub auto_tool: Option<(&'static str, &'static str)>,
     pub auto_chunks: usize,
     pub chunk_delay: Duration,
+    /// The prompt prefixes (up to a request's last cache point) seen so far: Bedrock's prompt
+    /// cache as the usage fields report it.
+    pub cached: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Uncached input tokens the stand-in reports for every call.
+const INPUT_TOKENS: u64 = 120;
+
+/// The usage of a call: with a cache point in the request, the prompt up to the last one
+/// (tools, then system blocks) is written to the cache the first time (`cacheWriteInputTokens`)
+/// and read from it afterwards (`cacheReadInputTokens`), about one token per 4 bytes.
+fn usage_for(standin: &Standin, body: &Value) -> Value {
+    let mut prefix = Vec::new();
+    let mut cached_len = 0;
+    let tools = body["toolConfig"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let system = body["system"].as_array().cloned().unwrap_or_default();
+    for block in tools.iter().chain(system.iter()) {
+        prefix.push(block.to_string());
+        if block.get("cachePoint").is_some() {
+            cached_len = prefix.len();
+        }
+    }
+    let mut usage = json!({"inputTokens": INPUT_TOKENS, "outputTokens": 30});
+    if cached_len > 0 {
+        let key = prefix[..cached_len].concat();
+        let tokens = (key.len() / 4) as u64;
+        let hit = !standin.cached.lock().unwrap().insert(key);
+        let field = if hit {
+            "cacheReadInputTokens"
+        } else {
+            "cacheWriteInputTokens"
+        };
+        usage[field] = json!(tokens);
+        usage["totalTokens"] = json!(INPUT_TOKENS + 30 + tokens);
+    } else {
+        usage["totalTokens"] = json!(INPUT_TOKENS + 30);
+    }
+    usage
 }
 
 fn frame(event_type: &'static str, payload: Value) -> Bytes {
@@ -93,13 +134,13 @@ fn text_frames(chunks: &[&str]) -> Vec<Bytes> {
     frames
 }
 
-fn end_frames(stop: &str, index: i32) -> Vec<Bytes> {
+fn end_frames(stop: &str, index: i32, usage: &Value) -> Vec<Bytes> {
     vec![
         frame("contentBlockStop", json!({"contentBlockIndex": index})),
         frame("messageStop", json!({"stopReason": stop})),
         frame(
             "metadata",
-            json!({"usage": {"inputTokens": 120, "outputTokens": 30, "totalTokens": 150}, "metrics": {"latencyMs": 42}}),
+            json!({"usage": usage, "metrics": {"latencyMs": 42}}),
         ),
     ]
 }
@@ -137,10 +178,11 @@ async fn converse_stream(
     let Some(reply) = scripted else {
         return auto_reply(&standin, &body);
     };
+    let usage = usage_for(&standin, &body);
     match reply {
         Reply::Text(chunks) => {
             let mut frames = text_frames(&chunks);
-            frames.extend(end_frames("end_turn", 0));
+            frames.extend(end_frames("end_turn", 0, &usage));
             stream_response(frames.into_iter().map(Ok).collect())
         }
         Reply::ToolUse {
@@ -160,7 +202,7 @@ async fn converse_stream(
                     json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": fragment}}}),
                 ));
             }
-            frames.extend(end_frames("tool_use", 1));
+            frames.extend(end_frames("tool_use", 1, &usage));
             stream_response(frames.into_iter().map(Ok).collect())
         }
         Reply::Throttle429 => (
@@ -230,6 +272,7 @@ fn auto_reply(standin: &Standin, body: &Value) -> Response {
         .as_array()
         .is_some_and(|c| c.iter().any(|b| b.get("toolResult").is_some()));
     let mut frames = Vec::new();
+    let usage = usage_for(standin, body);
     match standin.auto_tool {
         Some((name, input)) if !answered => {
             frames.push(frame("messageStart", json!({"role": "assistant"})));
@@ -241,14 +284,14 @@ fn auto_reply(standin: &Standin, body: &Value) -> Response {
                 "contentBlockDelta",
                 json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": input}}}),
             ));
-            frames.extend(end_frames("tool_use", 0));
+            frames.extend(end_frames("tool_use", 0, &usage));
         }
         _ => {
             let chunks: Vec<&str> = (0..standin.auto_chunks.max(1))
                 .map(|_| "The answer streams in. ")
                 .collect();
             frames.extend(text_frames(&chunks));
-            frames.extend(end_frames("end_turn", 0));
+            frames.extend(end_frames("end_turn", 0, &usage));
         }
     }
     let delay = standin.chunk_delay;

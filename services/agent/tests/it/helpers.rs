@@ -149,6 +149,8 @@ pub async fn spawn_agent(options: AgentOptions) -> AgentApp {
         secure_cookie: false,
         access: Arc::new(options.access),
         sign_in: Arc::new(options.sign_in),
+        prices: agent::metrics::Prices::default(),
+        emf: false,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

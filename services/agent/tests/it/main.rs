@@ -17,4 +17,5 @@ mod mcp_client;
 mod moto;
 mod signin;
 mod sigv4;
+mod traces;
 mod transcript_api;

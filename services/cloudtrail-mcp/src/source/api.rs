@@ -21,6 +21,7 @@ use aws_sdk_cloudtrail::types::{Event, LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime;
 use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{AttributeKey, EventSource, Page, Query, RawEvent, Resource, SourceError};
 
@@ -223,7 +224,25 @@ impl EventSource for CloudTrailApi {
             request = request.lookup_attributes(attribute);
         }
         self.limiter.acquire().await;
-        let output = request.send().await.map_err(map_error)?;
+        // The AWS call as a client span (OpenTelemetry's AWS SDK conventions).
+        let span = telemetry::span(|| {
+            tracing::info_span!(
+                "CloudTrail.LookupEvents",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                rpc.system = "aws-api",
+                rpc.service = "CloudTrail",
+                rpc.method = "LookupEvents",
+                cloud.region = self.id.strip_prefix("api:").unwrap_or(""),
+                error.type = tracing::field::Empty,
+            )
+        });
+        let sent = request.send().instrument(span.clone()).await;
+        if sent.is_err() {
+            span.record("error.type", "aws_error");
+            span.record("otel.status_code", "ERROR");
+        }
+        let output = sent.map_err(map_error)?;
         let events = output.events().iter().filter_map(raw_event).collect();
         Ok(Page {
             events,

@@ -105,3 +105,50 @@ pub trait EventSource: Send + Sync + 'static {
         Ok(None)
     }
 }
+
+/// `source.lookup(query)` in a `source.lookup` span (source id, page size asked and returned)
+/// when tracing is on; a plain call when it is off.
+pub async fn lookup_traced(source: &dyn EventSource, query: &Query) -> Result<Page, SourceError> {
+    use tracing::Instrument;
+    let span = telemetry::span(|| {
+        tracing::info_span!(
+            "source.lookup",
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            cloudtrail.source = source.id(),
+            cloudtrail.filtered = query.filter.is_some(),
+            cloudtrail.max_results = query.max_results,
+            cloudtrail.events = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
+    });
+    if span.is_disabled() {
+        return source.lookup(query).await;
+    }
+    let result = source.lookup(query).instrument(span.clone()).await;
+    match &result {
+        Ok(page) => {
+            span.record("cloudtrail.events", page.events.len());
+        }
+        Err(error) => {
+            span.record("error.type", error.kind());
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    result
+}
+
+impl SourceError {
+    /// A short, stable name of the error's kind (`error.type` in traces).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::AccessDenied(_) => "access_denied",
+            SourceError::Credentials(_) => "credentials",
+            SourceError::Throttled(_) => "throttled",
+            SourceError::InvalidNextToken(_) => "invalid_next_token",
+            SourceError::InvalidQuery(_) => "invalid_query",
+            SourceError::Unavailable(_) => "unavailable",
+            SourceError::Archive { .. } => "archive",
+        }
+    }
+}

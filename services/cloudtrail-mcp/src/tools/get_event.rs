@@ -83,7 +83,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
         max_results: 1,
         next_token: None,
     };
-    let page = source.lookup(&query).await?;
+    let page = crate::source::lookup_traced(source, &query).await?;
     let Some(event) = page.events.into_iter().next() else {
         return Err(ToolError::EventNotFound {
             id: id.to_owned(),

@@ -78,7 +78,7 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
             max_results: max - events.len(),
             next_token: next_token.take(),
         };
-        let page = source.lookup(&query).await?;
+        let page = crate::source::lookup_traced(source, &query).await?;
         events.extend(page.events.iter().map(|e| project(e, options)));
         next_token = page.next_token;
         if events.len() >= max || next_token.is_none() {

@@ -86,7 +86,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
             max_results: PAGE.min(cap - scanned),
             next_token: next_token.take(),
         };
-        let page = source.lookup(&query).await?;
+        let page = crate::source::lookup_traced(source, &query).await?;
         for event in &page.events {
             // Parsed once for the projection and for what the highlights read beyond it.
             let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);

@@ -3,9 +3,9 @@
 //! and in the adapter next to it.
 
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, Message as BedrockMessage, SystemContentBlock, Tool,
-    ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolResultStatus,
-    ToolSpecification, ToolUseBlock,
+    CachePointBlock, CachePointType, ContentBlock, ConversationRole, Message as BedrockMessage,
+    SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock,
+    ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::{Document, Number};
 use serde_json::Value;
@@ -110,18 +110,63 @@ fn to_content_block(block: &Block) -> Result<ContentBlock, ModelError> {
     })
 }
 
-/// The system prompt block.
-pub fn to_system(system: &str) -> SystemContentBlock {
-    SystemContentBlock::Text(system.to_owned())
+/// The system prompt blocks. With `cache`, a cache point follows the part that is the same for
+/// every question (up to [`crate::prompt::NOW_SECTION`]), so that part and the tools before it
+/// are read from Bedrock's prompt cache on later calls.
+pub fn to_system(system: &str, cache: bool) -> Vec<SystemContentBlock> {
+    if !cache {
+        return vec![SystemContentBlock::Text(system.to_owned())];
+    }
+    let (stable, now) = match system.find(crate::prompt::NOW_SECTION) {
+        Some(at) => system.split_at(at),
+        None => (system, ""),
+    };
+    let mut blocks = vec![
+        SystemContentBlock::Text(stable.to_owned()),
+        SystemContentBlock::CachePoint(cache_point()),
+    ];
+    if !now.is_empty() {
+        blocks.push(SystemContentBlock::Text(now.trim_start().to_owned()));
+    }
+    blocks
+}
+
+fn cache_point() -> CachePointBlock {
+    CachePointBlock::builder()
+        .r#type(CachePointType::Default)
+        .build()
+        .expect("type is set")
+}
+
+/// Whether model `id` (a model or inference profile id) takes cache points: the Claude and Nova
+/// models with prompt caching on Bedrock. Nova caches the system prompt but not tools.
+pub fn prompt_cache_support(id: &str) -> (bool, bool) {
+    const CLAUDE: [&str; 5] = [
+        "anthropic.claude-sonnet-4",
+        "anthropic.claude-opus-4",
+        "anthropic.claude-haiku-4",
+        "anthropic.claude-3-7-sonnet",
+        "anthropic.claude-3-5-haiku",
+    ];
+    if CLAUDE.iter().any(|m| id.contains(m)) {
+        (true, true)
+    } else if id.contains("amazon.nova-") {
+        (true, false)
+    } else {
+        (false, false)
+    }
 }
 
 /// The tool configuration, or `None` when no tools are offered (Converse rejects an empty
 /// list).
-pub fn to_tool_config(tools: &[ToolSpec]) -> Result<Option<ToolConfiguration>, ModelError> {
+pub fn to_tool_config(
+    tools: &[ToolSpec],
+    cache: bool,
+) -> Result<Option<ToolConfiguration>, ModelError> {
     if tools.is_empty() {
         return Ok(None);
     }
-    let tools = tools
+    let mut tools = tools
         .iter()
         .map(|tool| {
             Ok(Tool::ToolSpec(build(
@@ -133,6 +178,10 @@ pub fn to_tool_config(tools: &[ToolSpec]) -> Result<Option<ToolConfiguration>, M
             )?))
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
+    if cache {
+        // The tool definitions are the same for every call: cached up to here.
+        tools.push(Tool::CachePoint(cache_point()));
+    }
     Ok(Some(build(
         ToolConfiguration::builder().set_tools(Some(tools)).build(),
     )?))
@@ -178,6 +227,61 @@ mod tests {
         };
         assert_eq!(result.tool_use_id(), "t1");
         assert_eq!(result.status(), Some(&ToolResultStatus::Error));
-        assert!(to_tool_config(&[]).unwrap().is_none());
+        assert!(to_tool_config(&[], true).unwrap().is_none());
+    }
+
+    #[test]
+    fn cache_points_follow_the_stable_system_prompt_and_the_tools() {
+        let now: jiff::Timestamp = "2026-11-24T15:30:00Z".parse().unwrap();
+        let system = crate::prompt::system_prompt(
+            now,
+            &jiff::tz::TimeZone::UTC,
+            crate::prompt::Persona::Analyst,
+        );
+        let blocks = to_system(&system, true);
+        assert_eq!(blocks.len(), 3);
+        let stable = blocks[0].as_text().unwrap();
+        assert!(
+            stable.contains("Rules:") && !stable.contains("2026"),
+            "{stable}"
+        );
+        assert!(blocks[1].is_cache_point());
+        assert!(
+            blocks[2]
+                .as_text()
+                .unwrap()
+                .starts_with("Current time: 2026-11-24")
+        );
+        // A later question's prompt has the same cached part.
+        let later = crate::prompt::system_prompt(
+            now + jiff::SignedDuration::from_hours(30),
+            &jiff::tz::TimeZone::UTC,
+            crate::prompt::Persona::Analyst,
+        );
+        assert_eq!(to_system(&later, true)[0], blocks[0]);
+        assert_eq!(to_system(&system, false).len(), 1);
+        let tool = ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            input_schema: serde_json::json!({"type": "object"}),
+        };
+        let config = to_tool_config(std::slice::from_ref(&tool), true)
+            .unwrap()
+            .unwrap();
+        assert!(config.tools().last().unwrap().is_cache_point());
+        let config = to_tool_config(&[tool], false).unwrap().unwrap();
+        assert_eq!(config.tools().len(), 1);
+        assert_eq!(
+            prompt_cache_support(crate::config::DEFAULT_BEDROCK_MODEL),
+            (true, true)
+        );
+        assert_eq!(
+            prompt_cache_support("us.amazon.nova-pro-v1:0"),
+            (true, false)
+        );
+        assert_eq!(
+            prompt_cache_support("us.anthropic.test-model-v1:0"),
+            (false, false)
+        );
     }
 }

@@ -126,18 +126,19 @@ impl Model for BedrockModel {
         request: &ModelRequest<'_>,
         on_text: TextSink<'_>,
     ) -> Result<ModelTurn, ModelError> {
+        let (cache_system, cache_tools) = convert::prompt_cache_support(&self.model_id);
         let mut call = self
             .client
             .converse_stream()
             .model_id(&self.model_id)
             .set_messages(Some(convert::to_messages(request.messages)?))
-            .system(convert::to_system(request.system))
+            .set_system(Some(convert::to_system(request.system, cache_system)))
             .inference_config(
                 InferenceConfiguration::builder()
                     .max_tokens(self.max_output_tokens)
                     .build(),
             );
-        if let Some(tools) = convert::to_tool_config(request.tools)? {
+        if let Some(tools) = convert::to_tool_config(request.tools, cache_tools)? {
             call = call.tool_config(tools);
         }
         let mut stream = call.send().await.map_err(map_send_error)?.stream;
@@ -197,6 +198,10 @@ impl Model for BedrockModel {
                             input_tokens: u.input_tokens.max(0) as u64,
                             output_tokens: u.output_tokens.max(0) as u64,
                             total_tokens: u.total_tokens.max(0) as u64,
+                            cache_read_input_tokens: u.cache_read_input_tokens.unwrap_or(0).max(0)
+                                as u64,
+                            cache_write_input_tokens: u.cache_write_input_tokens.unwrap_or(0).max(0)
+                                as u64,
                         };
                     }
                 }
