@@ -14,6 +14,7 @@ pub mod event;
 pub mod lookup;
 pub mod selection;
 pub mod summary;
+pub mod usage;
 
 pub use args::{
     GET_EVENT, GetEventArgs, LOOKUP_EVENTS, LookupEventsArgs, SUMMARIZE_ACTIVITY,
@@ -28,3 +29,4 @@ pub use lookup::{
 };
 pub use selection::{AttributeKey, Filter, Window};
 pub use summary::{ActionLine, ActivitySummary, Count};
+pub use usage::QueryUsage;

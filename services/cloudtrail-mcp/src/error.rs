@@ -35,6 +35,14 @@ pub enum ToolError {
     Empty(&'static str),
     #[error("`attribute_value` for `ReadOnly` must be `true` or `false`; got `{0}`")]
     ReadOnlyValue(String),
+    #[error("`{field}` must list 1 to {max} values (omit it to search them all)")]
+    ScopeList { field: &'static str, max: usize },
+    #[error("`{field}` holds `{value}`, which is not valid; expected values like `{example}`")]
+    ScopeValue {
+        field: &'static str,
+        value: String,
+        example: &'static str,
+    },
     #[error("`cursor` {0}")]
     Cursor(#[from] CursorError),
     #[error(

@@ -12,6 +12,7 @@ use crate::cursor::CursorCodec;
 use crate::http::{HostPolicy, app};
 use crate::source::api::CloudTrailApi;
 use crate::source::archive::LogArchive;
+use crate::source::athena::{AthenaSettings, AthenaSource};
 use crate::source::builtin::SampleSource;
 use crate::source::{EventSource, SourceError};
 use crate::tools::{CloudTrailServer, ToolSettings};
@@ -77,6 +78,23 @@ pub async fn build_source(
                 .await
                 .expect("archive loading does not panic")?;
             Arc::new(archive)
+        }
+        SourceKind::Athena => {
+            let sdk = sdk_config(config.region.clone()).await;
+            if sdk.region().is_none() {
+                return Err(StartError::MissingRegion);
+            }
+            Arc::new(AthenaSource::new(
+                &sdk,
+                AthenaSettings {
+                    workgroup: config.athena_workgroup.clone(),
+                    database: config.athena_database.clone(),
+                    table: config.athena_table.clone(),
+                    catalog: None,
+                    wait: Duration::from_secs(config.athena_wait_secs),
+                    max_days: config.athena_max_days,
+                },
+            )?)
         }
         SourceKind::Api => {
             let sdk = sdk_config(config.region.clone()).await;

@@ -12,6 +12,7 @@ pub use cloudtrail_contract::summary::{ActionLine, ActivitySummary, Count};
 use cloudtrail_contract::{Filter, Window};
 
 use crate::project::CompactEvent;
+use crate::source::Group;
 
 /// How many entries each ranked list keeps.
 pub const TOP_N: usize = 15;
@@ -125,6 +126,89 @@ impl Aggregator {
         }
     }
 
+    /// Adds a group of `group.count` events that share every counted field (a query engine's
+    /// `GROUP BY` row). Their lines are not listed: the write and failed ones count as omitted
+    /// until [`list`](Self::list) lists them.
+    pub fn add_group(&mut self, group: &Group, redact_source_ip: bool) {
+        let n = group.count;
+        if n == 0 {
+            return;
+        }
+        self.scanned += n;
+        let (first, last) = (group.first.to_string(), group.last.to_string());
+        if self.first_seen.as_ref().is_none_or(|t| first < *t) {
+            self.first_seen = Some(first);
+        }
+        if self.last_seen.as_ref().is_none_or(|t| last > *t) {
+            self.last_seen = Some(last);
+        }
+        let add = |map: &mut HashMap<String, u64>, key: &str| {
+            *map.entry(key.to_owned()).or_default() += n;
+        };
+        add(&mut self.by_service, &group.event_source);
+        add(
+            &mut self.by_action,
+            &format!(
+                "{}:{}",
+                service_prefix(&group.event_source),
+                group.event_name
+            ),
+        );
+        if let Some(code) = &group.error_code {
+            self.failed_events += n;
+            self.failures_omitted += n;
+            add(&mut self.by_error_code, code);
+        }
+        if let Some(name) = &group.principal {
+            add(&mut self.by_principal, name);
+        }
+        if let Some(region) = &group.region {
+            add(&mut self.regions, region);
+        }
+        if let Some(ip) = &group.source_ip {
+            add(
+                &mut self.source_ips,
+                &crate::project::redact_ip(ip, redact_source_ip),
+            );
+        }
+        if group.read_only == Some(true) {
+            self.read_events += n;
+        } else {
+            self.write_events += n;
+            self.write_actions_omitted += n;
+        }
+    }
+
+    /// Counts a resource name seen in `count` events (after [`add_group`](Self::add_group)).
+    pub fn add_resource(&mut self, name: &str, count: u64) {
+        *self.resources.entry(name.to_owned()).or_default() += count;
+    }
+
+    /// Lists an event already counted by [`add_group`](Self::add_group) among the write
+    /// actions and failures, while their lists have room. Give events newest first.
+    pub fn list(&mut self, event: &CompactEvent) {
+        let line = || ActionLine {
+            event_time: event.event_time.clone(),
+            event_name: event.event_name.clone(),
+            event_source: event.event_source.clone(),
+            principal: event.principal.name.clone(),
+            error_code: event.error_code.clone(),
+            resources: event
+                .resources
+                .iter()
+                .filter_map(|r| r.name.clone())
+                .collect(),
+        };
+        if event.error_code.is_some() && self.failures.len() < MAX_FAILURES {
+            self.failures.push(line());
+            self.failures_omitted = self.failures_omitted.saturating_sub(1);
+        }
+        if event.read_only != Some(true) && self.write_actions.len() < MAX_WRITE_ACTIONS {
+            self.write_actions.push(line());
+            self.write_actions_omitted = self.write_actions_omitted.saturating_sub(1);
+        }
+    }
+
     /// How many events were added.
     pub fn scanned(&self) -> u64 {
         self.scanned
@@ -160,6 +244,8 @@ impl Aggregator {
             failures_omitted: self.failures_omitted,
             truncated: false,
             note: None,
+            usage: None,
+            next_cursor: None,
         }
     }
 }

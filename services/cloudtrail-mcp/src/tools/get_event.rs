@@ -1,6 +1,6 @@
 //! `get_event`: one event in full (the raw CloudTrail record) by event id, size-capped.
 
-use cloudtrail_contract::EventAnswer;
+use cloudtrail_contract::{EventAnswer, QueryUsage};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -44,6 +44,8 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
             timezone: args.timezone.as_deref(),
             attribute_key: Some(AttributeKey::EventId),
             attribute_value: Some(id),
+            accounts: None,
+            regions: None,
         },
         // Resolve against a slightly later "now" so the default start is not refused as older
         // than the retention by the time it is checked.
@@ -59,8 +61,20 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
         }),
         max_results: 1,
         next_token: None,
+        scope: Default::default(),
     };
-    let page = source.lookup(&query).await?;
+    let mut page = source.lookup(&query).await?;
+    let mut usage = page.usage;
+    // A query engine may outlive its time budget; an event is small, so wait for it here.
+    while page.still_running {
+        let mut resume = query.clone();
+        resume.next_token = page.next_token.take();
+        page = source.lookup(&resume).await?;
+        if let Some(more) = page.usage {
+            usage = Some(usage.unwrap_or_default().plus(more));
+        }
+    }
+    let usage = usage.map(|u| QueryUsage::new(u.queries, u.bytes_scanned, false));
     let Some(event) = page.events.into_iter().next() else {
         return Err(ToolError::EventNotFound {
             id: id.to_owned(),
@@ -79,6 +93,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
     let mut answer = EventAnswer {
         event: record,
         truncated: false,
+        usage: usage.clone(),
     };
     let mut text = budget.render(&answer);
     for field in BULKY_FIELDS {
@@ -101,6 +116,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
         answer = EventAnswer {
             event: Value::String(cut(&whole, chars)),
             truncated: true,
+            usage: usage.clone(),
         };
         text = budget.render(&answer);
         chars /= 2;

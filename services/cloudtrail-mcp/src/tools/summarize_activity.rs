@@ -7,14 +7,15 @@
 //! ([`crate::tools::ToolSettings::summary_scan_time`]), which matters for the LookupEvents API
 //! (2 pages of 50 events a second).
 
-use cloudtrail_contract::ActivitySummary;
+use cloudtrail_contract::{ActivitySummary, QueryUsage};
 use tokio::time::Instant;
 
-use super::selection::{self, SelectionArgs};
+use super::selection::{self, Selection, SelectionArgs};
 use super::{Budget, ToolContext};
 use crate::error::ToolError;
 use crate::project::{ProjectionOptions, project};
-use crate::source::Query;
+use crate::cursor::{CursorError, CursorState};
+use crate::source::{Query, SummaryQuery, Summarized};
 use crate::summary::Aggregator;
 
 pub use cloudtrail_contract::SummarizeActivityArgs;
@@ -51,22 +52,55 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
     )?;
     let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let source = ctx.source.as_ref();
-    let selection = selection::resolve(
-        SelectionArgs {
-            start_time: args.start_time.as_deref(),
-            end_time: args.end_time.as_deref(),
-            timezone: args.timezone.as_deref(),
-            attribute_key: args.attribute_key,
-            attribute_value: args.attribute_value.as_deref(),
-        },
-        ctx.now(),
-        source.retention(),
-    )?;
+    let selection_args = SelectionArgs {
+        start_time: args.start_time.as_deref(),
+        end_time: args.end_time.as_deref(),
+        timezone: args.timezone.as_deref(),
+        attribute_key: args.attribute_key,
+        attribute_value: args.attribute_value.as_deref(),
+        accounts: args.accounts.as_deref(),
+        regions: args.regions.as_deref(),
+    };
+    let (selection, resume) = match args.cursor.as_deref() {
+        Some(cursor) => {
+            if let Some(field) = selection_args.first_set() {
+                return Err(ToolError::CursorWithSelection(field));
+            }
+            let state = ctx.cursors.decode(cursor, source.id())?;
+            let selection = Selection {
+                start: state.start,
+                end: state.end,
+                filter: state.filter,
+                scope: state.scope,
+            };
+            (selection, Some(state.next_token))
+        }
+        None => (
+            selection::resolve(selection_args, ctx.now(), source.retention())?,
+            None,
+        ),
+    };
     // Summaries never carry raw IPs further than the projection allows.
     let options = ProjectionOptions {
         redact_source_ip: ctx.settings.redact_source_ip,
         detail: false,
     };
+    let pushed = source
+        .summarize(&SummaryQuery {
+            start: selection.start,
+            end: selection.end,
+            filter: selection.filter.clone(),
+            scope: selection.scope.clone(),
+            resume: resume.clone(),
+        })
+        .await;
+    if let Some(outcome) = pushed {
+        return Ok(fit(pushed_down(ctx, &selection, outcome?, options), budget));
+    }
+    if resume.is_some() {
+        // Only a source that summarizes by itself issues summary cursors.
+        return Err(ToolError::Cursor(CursorError::Invalid));
+    }
     let deadline = Instant::now() + ctx.settings.summary_scan_time;
     let mut aggregator = Aggregator::default();
     let mut scanned = 0;
@@ -78,6 +112,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
             filter: selection.filter.clone(),
             max_results: PAGE.min(cap - scanned),
             next_token: next_token.take(),
+            scope: selection.scope.clone(),
         };
         let page = source.lookup(&query).await?;
         for event in &page.events {
@@ -115,6 +150,49 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         });
     }
     Ok(fit(answer, budget))
+}
+
+/// The answer from a source's own aggregates (exact: the engine counted every event), or a
+/// "still running" answer whose cursor collects them.
+fn pushed_down(
+    ctx: &ToolContext,
+    selection: &Selection,
+    outcome: Summarized,
+    options: ProjectionOptions,
+) -> ActivitySummary {
+    let window = selection::window(selection.start, selection.end);
+    match outcome {
+        Summarized::Done(aggregates, usage) => {
+            let mut aggregator = Aggregator::default();
+            for group in &aggregates.groups {
+                aggregator.add_group(group, options.redact_source_ip);
+            }
+            for (name, count) in &aggregates.resources {
+                aggregator.add_resource(name, *count);
+            }
+            for event in &aggregates.latest {
+                aggregator.list(&project(event, options));
+            }
+            let mut answer = aggregator.finish(window, selection.filter.clone());
+            answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, false));
+            answer
+        }
+        Summarized::Running { token, usage } => {
+            let mut answer = Aggregator::default().finish(window, selection.filter.clone());
+            answer.hit_cap = true;
+            answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, true));
+            answer.note = Some("the summary query is still running: call summarize_activity again with only `cursor` set to `next_cursor` to collect it (the query is not run again); nothing is counted yet".to_owned());
+            answer.next_cursor = Some(ctx.cursors.encode(&CursorState {
+                source: ctx.source.id().to_owned(),
+                start: selection.start,
+                end: selection.end,
+                filter: selection.filter.clone(),
+                next_token: token,
+                scope: selection.scope.clone(),
+            }));
+            answer
+        }
+    }
 }
 
 /// The answer as JSON within `budget`: the event lists are halved first (the longest of the two
@@ -223,6 +301,7 @@ mod tests {
             Ok(Page {
                 events,
                 next_token: (to < self.total).then(|| to.to_string()),
+                ..Page::default()
             })
         }
     }
