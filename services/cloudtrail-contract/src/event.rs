@@ -50,7 +50,8 @@ pub struct CompactEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventAnswer {
     pub event: Value,
-    pub truncated: bool,    /// The Athena queries behind this answer (sources that query Athena only).
+    pub truncated: bool,
+    /// The Athena queries behind this answer (sources that query Athena only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::QueryUsage>,
 }

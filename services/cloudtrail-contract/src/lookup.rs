@@ -303,7 +303,8 @@ pub struct LookupAnswer {
     /// Events were left out to fit the byte budget (`note` says how many).
     pub truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,    /// The Athena queries behind this answer (sources that query Athena only).
+    pub note: Option<String>,
+    /// The Athena queries behind this answer (sources that query Athena only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::QueryUsage>,
 }

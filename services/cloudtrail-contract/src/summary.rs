@@ -63,7 +63,8 @@ pub struct ActivitySummary {
     /// Lists were shortened to fit the byte budget (the counts are not affected).
     pub truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,    /// The Athena queries behind this answer (sources that query Athena only).
+    pub note: Option<String>,
+    /// The Athena queries behind this answer (sources that query Athena only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::QueryUsage>,
     /// Set when the query was still running (`usage.still_running`): pass it alone as `cursor`

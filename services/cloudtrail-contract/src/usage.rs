@@ -50,7 +50,10 @@ mod tests {
             "10.000000"
         );
         // 1 KB scanned by two queries still bills 2 x 10 MB.
-        assert_eq!(QueryUsage::new(2, 1_000, false).estimated_cost_usd, "0.000100");
+        assert_eq!(
+            QueryUsage::new(2, 1_000, false).estimated_cost_usd,
+            "0.000100"
+        );
         let wire = serde_json::to_value(QueryUsage::new(1, 5, false)).unwrap();
         assert!(wire.get("still_running").is_none(), "{wire}");
     }

@@ -42,11 +42,19 @@ pub struct Config {
 
     /// Athena workgroup for `--source athena` (its settings, e.g. the bytes-scanned cutoff, are
     /// enforced).
-    #[arg(long, env = "CLOUDTRAIL_MCP_ATHENA_WORKGROUP", default_value = "cloudtrail-mcp")]
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_ATHENA_WORKGROUP",
+        default_value = "cloudtrail-mcp"
+    )]
     pub athena_workgroup: String,
 
     /// Glue database of the CloudTrail table.
-    #[arg(long, env = "CLOUDTRAIL_MCP_ATHENA_DATABASE", default_value = "cloudtrail")]
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_ATHENA_DATABASE",
+        default_value = "cloudtrail"
+    )]
     pub athena_database: String,
 
     /// The CloudTrail table (partition projection on `account`, `region`, `timestamp`).

@@ -392,7 +392,14 @@ mod tests {
             .for_each(|e| builder.add(e, (None, None)));
         let index = builder.finish();
         assert_eq!(index.len(), 3);
-        let hits = index.find(Timestamp::MIN, Timestamp::MAX, None, &Scope::default(), None, 10);
+        let hits = index.find(
+            Timestamp::MIN,
+            Timestamp::MAX,
+            None,
+            &Scope::default(),
+            None,
+            10,
+        );
         let events = index.events(&hits).unwrap();
         assert_eq!(
             events,

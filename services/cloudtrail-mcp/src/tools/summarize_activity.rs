@@ -12,10 +12,10 @@ use tokio::time::Instant;
 
 use super::selection::{self, Selection, SelectionArgs};
 use super::{Budget, ToolContext};
+use crate::cursor::{CursorError, CursorState};
 use crate::error::ToolError;
 use crate::project::{ProjectionOptions, project};
-use crate::cursor::{CursorError, CursorState};
-use crate::source::{Query, SummaryQuery, Summarized};
+use crate::source::{Query, Summarized, SummaryQuery};
 use crate::summary::Aggregator;
 
 pub use cloudtrail_contract::SummarizeActivityArgs;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_source;
+mod athena_source;
 mod audit;
 mod connections;
 mod helpers;

@@ -49,9 +49,8 @@ pub fn event(row: &Row, offset: usize) -> Result<RawEvent, BadRow> {
         }
     };
     let string = |name: &str| text(name).map(Value::String);
-    let json = |name: &str| {
-        text(name).map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
-    };
+    let json =
+        |name: &str| text(name).map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
     put("eventVersion", string("eventversion"));
     let mut identity = Map::new();
     for (key, name) in [
@@ -188,9 +187,8 @@ pub fn aggregates(rows: &[Row]) -> Result<Aggregates, BadRow> {
         }
     }
     // Newest first, as a scan would meet them.
-    out.latest.sort_by(|a, b| {
-        (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id))
-    });
+    out.latest
+        .sort_by(|a, b| (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id)));
     Ok(out)
 }
 
@@ -259,7 +257,10 @@ mod tests {
         let rebuilt: Value = serde_json::from_str(&event.record).unwrap();
         assert_eq!(rebuilt["requestParameters"], record["requestParameters"]);
         assert_eq!(rebuilt["userIdentity"], record["userIdentity"]);
-        assert_eq!(rebuilt["resources"][0]["ARN"], record["resources"][0]["ARN"]);
+        assert_eq!(
+            rebuilt["resources"][0]["ARN"],
+            record["resources"][0]["ARN"]
+        );
         let err = super::event(&vec![None; 3], 0).unwrap_err();
         assert!(err.to_string().contains("3 columns"), "{err}");
     }

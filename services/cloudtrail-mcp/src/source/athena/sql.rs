@@ -555,10 +555,7 @@ mod tests {
     fn every_statement_carries_the_partition_predicates_and_binds_every_placeholder() {
         for s in every_statement() {
             let sql = s.sql();
-            assert!(
-                sql.contains("WHERE \"timestamp\" BETWEEN ? AND ?"),
-                "{sql}"
-            );
+            assert!(sql.contains("WHERE \"timestamp\" BETWEEN ? AND ?"), "{sql}");
             assert_eq!(params(&s)[..2], ["'2026/11/01'", "'2026/11/25'"]);
             assert_eq!(sql.matches('?').count(), s.params().len(), "{sql}");
             // The window on the event time follows the partitions, always.
@@ -625,7 +622,10 @@ mod tests {
                 "'2026-12-31T23:59:59Z'"
             ]
         );
-        assert!(s.sql().ends_with("ORDER BY eventtime DESC, eventid DESC LIMIT 5"));
+        assert!(
+            s.sql()
+                .ends_with("ORDER BY eventtime DESC, eventid DESC LIMIT 5")
+        );
         let long = Scan::new(
             &table,
             ts("2026-11-24T00:00:00Z") - SignedDuration::from_hours(24 * 90),
