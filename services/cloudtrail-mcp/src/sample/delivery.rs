@@ -25,6 +25,9 @@ pub struct Delivery {
     pub lag: SignedDuration,
     /// Deliver the first file of every day twice (a second copy under another name).
     pub duplicate_daily: bool,
+    /// Added to every file name, so several batches of records can be written into one
+    /// archive without replacing each other's files.
+    pub tag: String,
 }
 
 impl Default for Delivery {
@@ -33,6 +36,7 @@ impl Default for Delivery {
             organization: None,
             lag: SignedDuration::from_mins(12),
             duplicate_daily: true,
+            tag: String::new(),
         }
     }
 }
@@ -73,9 +77,10 @@ pub fn write_delivered(
         std::fs::create_dir_all(&folder)?;
         let stamp = hour.strftime("%Y%m%dT%H%MZ");
         let body = json!({"Records": records}).to_string();
-        let mut copies = vec![format!("{account}_CloudTrail_{region}_{stamp}_a.json.gz")];
+        let tag = &delivery.tag;
+        let mut copies = vec![format!("{account}_CloudTrail_{region}_{stamp}_{tag}a.json.gz")];
         if delivery.duplicate_daily && days_duplicated.insert(day) {
-            copies.push(format!("{account}_CloudTrail_{region}_{stamp}_b.json.gz"));
+            copies.push(format!("{account}_CloudTrail_{region}_{stamp}_{tag}b.json.gz"));
         }
         for name in copies {
             let path = folder.join(name);

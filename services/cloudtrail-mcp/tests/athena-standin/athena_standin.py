@@ -182,6 +182,7 @@ class Engine:
             "submitted": now,
             "completed": None,
             "columns": [],
+            "engine_ms": 0,
             "rows": [],
         }
         with self.lock:
@@ -201,6 +202,7 @@ class Engine:
         with self.lock:
             if q["state"] == "QUEUED":
                 q["state"] = "RUNNING"
+        began = time.time()
         try:
             columns, rows, scanned = self.execute(bind(q["sql"], q["params"]))
         except QueryError as e:
@@ -211,6 +213,7 @@ class Engine:
             return
         with self.lock:
             q["bytes"] = scanned
+            q["engine_ms"] = int((time.time() - began) * 1000)
         if self.cutoff is not None and scanned > self.cutoff:
             self.finish(q, "CANCELLED", "Bytes scanned limit was exceeded")
             return
@@ -358,7 +361,8 @@ def handler_for(engine):
                         "started": len(engine.queries),
                         "stopped": list(engine.stopped),
                         "queries": [
-                            {"id": q["id"], "state": q["state"], "bytes": q["bytes"], "sql": q["sql"], "params": q["params"]}
+                            {"id": q["id"], "state": q["state"], "bytes": q["bytes"], "engine_ms": q["engine_ms"],
+                             "rows": len(q["rows"]), "sql": q["sql"], "params": q["params"]}
                             for q in engine.queries.values()
                         ],
                     }
