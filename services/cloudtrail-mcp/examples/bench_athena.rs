@@ -38,33 +38,34 @@ fn account(i: usize) -> String {
     format!("{}", 100_000_000_000u64 + 111_111_111 * i as u64)
 }
 
-/// Writes at least `target` events; returns (events, files, bytes on disk).
+/// Writes about `target` events (whole sample runs, several per account and period, written
+/// together so files stay few); returns (events, files, bytes on disk).
 fn write_org(dir: &Path, anchor: Timestamp, target: usize) -> (usize, usize, u64) {
+    let per_run = generate(anchor, 1).len();
+    let runs = target.div_ceil(per_run * PERIODS * ACCOUNTS).max(1);
     let (mut events, mut files, mut bytes) = (0, 0, 0);
     let mut seed = 1;
-    'outer: loop {
-        for period in 0..PERIODS {
-            for a in 0..ACCOUNTS {
-                let at = anchor - SignedDuration::from_hours(24 * 8 * period as i64);
-                let mut records = generate(at, seed);
-                for r in &mut records {
-                    r["recipientAccountId"] = json!(account(a));
-                }
-                let delivery = Delivery {
-                    organization: Some("o-exampleorgid".into()),
-                    tag: format!("s{seed}"),
-                    ..Delivery::default()
-                };
-                for f in write_delivered(dir, &records, &delivery).unwrap() {
-                    files += 1;
-                    bytes += std::fs::metadata(f).unwrap().len();
-                }
-                events += records.len();
+    for period in 0..PERIODS {
+        for a in 0..ACCOUNTS {
+            let at = anchor - SignedDuration::from_hours(24 * 8 * period as i64);
+            let mut records = Vec::with_capacity(per_run * runs);
+            for _ in 0..runs {
+                records.extend(generate(at, seed));
                 seed += 1;
-                if events >= target {
-                    break 'outer;
-                }
             }
+            for r in &mut records {
+                r["recipientAccountId"] = json!(account(a));
+            }
+            let delivery = Delivery {
+                organization: Some("o-exampleorgid".into()),
+                tag: format!("p{period}"),
+                ..Delivery::default()
+            };
+            for f in write_delivered(dir, &records, &delivery).unwrap() {
+                files += 1;
+                bytes += std::fs::metadata(f).unwrap().len();
+            }
+            events += records.len();
         }
     }
     (events, files, bytes)
@@ -83,7 +84,10 @@ async fn stats(url: &str) -> Value {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let target: usize = args.get(1).map_or(1_000_000, |a| a.parse().unwrap());
-    let dir = Path::new(args.get(2).expect("usage: bench_athena <events> <dir> <stand-in>"));
+    let dir = Path::new(
+        args.get(2)
+            .expect("usage: bench_athena <events> <dir> <stand-in>"),
+    );
     let script = args.get(3).expect("the stand-in script");
     let now = Timestamp::now().as_second();
     let anchor = Timestamp::from_second(now - now % 86_400).unwrap();

@@ -78,9 +78,13 @@ pub fn write_delivered(
         let stamp = hour.strftime("%Y%m%dT%H%MZ");
         let body = json!({"Records": records}).to_string();
         let tag = &delivery.tag;
-        let mut copies = vec![format!("{account}_CloudTrail_{region}_{stamp}_{tag}a.json.gz")];
+        let mut copies = vec![format!(
+            "{account}_CloudTrail_{region}_{stamp}_{tag}a.json.gz"
+        )];
         if delivery.duplicate_daily && days_duplicated.insert(day) {
-            copies.push(format!("{account}_CloudTrail_{region}_{stamp}_{tag}b.json.gz"));
+            copies.push(format!(
+                "{account}_CloudTrail_{region}_{stamp}_{tag}b.json.gz"
+            ));
         }
         for name in copies {
             let path = folder.join(name);

@@ -163,6 +163,11 @@ class Engine:
         self.lock = threading.Lock()
         self.queries = {}
         self.stopped = []
+        # One database for the cache of parsed partitions; queries run one at a time.
+        self.db = duckdb.connect()
+        self.db_lock = threading.Lock()
+        self.ready = False
+        self.loaded = {}
 
     def start(self, body):
         sql = body.get("QueryString")
@@ -228,48 +233,66 @@ class Engine:
             q["columns"], q["rows"] = columns, rows
         self.finish(q, "SUCCEEDED")
 
+    def load(self, parts, chosen):
+        """Reads the chosen partitions' files into the `loaded` table, each partition once (a
+        cache of parsed files, so repeated queries do not parse them again)."""
+        con = self.db
+        if not self.ready:
+            con.execute(
+                f"CREATE TABLE loaded AS SELECT {SELECT_COLUMNS}, CAST(NULL AS VARCHAR) AS account, "
+                'CAST(NULL AS VARCHAR) AS region, CAST(NULL AS VARCHAR) AS "timestamp", '
+                f"CAST(NULL AS VARCHAR) AS folder FROM (SELECT CAST(NULL AS {RECORD_TYPE}) AS r) WHERE false"
+            )
+            self.ready = True
+        # A partition is read again when its files changed (a test wrote more).
+        todo = [parts[i] for i in chosen if self.loaded.get(parts[i][3]) != tuple(parts[i][4])]
+        for _account, _region, _day, folder, logs, _size in todo:
+            if folder in self.loaded:
+                con.execute("DELETE FROM loaded WHERE folder = ?", [folder])
+        files = [f for part in todo for f in part[4]]
+        for start in range(0, len(files), 2000):
+            batch = files[start : start + 2000]
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in batch)
+            source = (
+                f"(SELECT unnest(Records) AS r, filename FROM read_json([{listed}], format = 'auto', "
+                f"columns = {{'Records': '{RECORD_TYPE}[]'}}, filename = true))"
+            )
+            # The partition values come from each file's folder, as partition projection reads them.
+            layout = "'AWSLogs/(?:o-[a-z0-9]+/)?([0-9]{12})/CloudTrail/([a-z0-9-]+)/([0-9]{4}/[0-9]{2}/[0-9]{2})/'"
+            con.execute(
+                f"INSERT INTO loaded SELECT {SELECT_COLUMNS}, "
+                f"regexp_extract(filename, {layout}, 1), regexp_extract(filename, {layout}, 2), "
+                f"regexp_extract(filename, {layout}, 3), regexp_extract(filename, '^(.*)/[^/]*$', 1) FROM {source}"
+            )
+        for part in todo:
+            self.loaded[part[3]] = tuple(part[4])
+
     def execute(self, sql):
         tree = sqlglot.parse_one(sql, read="trino")
         found = partition_predicates(tree)
-        con = duckdb.connect()
-        parts = partitions(self.root)
-        con.execute('CREATE TABLE parts (account VARCHAR, region VARCHAR, "timestamp" VARCHAR, i INTEGER)')
-        con.executemany(
-            "INSERT INTO parts VALUES (?, ?, ?, ?)",
-            [(a, r, d, i) for i, (a, r, d, _f, _l, _s) in enumerate(parts)],
-        )
-        scanned = 0
-        for n, (table, preds) in enumerate(found):
-            cond = " AND ".join(p.sql(dialect="duckdb") for p in preds)
-            chosen = [row[0] for row in con.execute(f"SELECT i FROM parts WHERE {cond}").fetchall()]
-            name = f"scan_{n}"
-            files = []
-            for i in chosen:
-                _account, _region, _day, _folder, logs, size = parts[i]
-                scanned += size
-                files.extend(logs)
-            if files:
-                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                source = (
-                    f"(SELECT unnest(Records) AS r, filename FROM read_json([{listed}], format = 'auto', "
-                    f"columns = {{'Records': '{RECORD_TYPE}[]'}}, filename = true))"
-                )
-            else:
-                source = f"(SELECT CAST(NULL AS {RECORD_TYPE}) AS r, '' AS filename WHERE false)"
-            # The partition values come from each file's folder, as partition projection reads them.
-            folder = "'AWSLogs/(?:o-[a-z0-9]+/)?([0-9]{12})/CloudTrail/([a-z0-9-]+)/([0-9]{4}/[0-9]{2}/[0-9]{2})/'"
-            con.execute(
-                f"CREATE TABLE {name} AS SELECT {SELECT_COLUMNS}, "
-                f"regexp_extract(filename, {folder}, 1) AS account, "
-                f"regexp_extract(filename, {folder}, 2) AS region, "
-                f'regexp_extract(filename, {folder}, 3) AS "timestamp" FROM {source}'
+        with self.db_lock:
+            con = self.db.cursor()
+            parts = partitions(self.root)
+            con.execute('CREATE OR REPLACE TEMP TABLE parts (account VARCHAR, region VARCHAR, "timestamp" VARCHAR, i INTEGER)')
+            con.executemany(
+                "INSERT INTO parts VALUES (?, ?, ?, ?)",
+                [(a, r, d, i) for i, (a, r, d, _f, _l, _s) in enumerate(parts)],
             )
-            table.replace(exp.to_table(name))
-        duck = tree.sql(dialect="duckdb")
-        cur = con.execute(duck)
-        columns = [d[0] for d in cur.description]
-        rows = [[text(v) for v in row] for row in cur.fetchall()]
-        con.close()
+            scanned = 0
+            for n, (table, preds) in enumerate(found):
+                cond = " AND ".join(p.sql(dialect="duckdb") for p in preds)
+                chosen = [row[0] for row in con.execute(f"SELECT i FROM parts WHERE {cond}").fetchall()]
+                self.load(parts, chosen)
+                scanned += sum(parts[i][5] for i in chosen)
+                folders = [parts[i][3] for i in chosen] or [""]
+                name = f"scan_{n}"
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * EXCLUDE (folder) FROM loaded "
+                            "WHERE folder IN (SELECT unnest(?))", [folders])
+                table.replace(exp.to_table(name))
+            cur = con.execute(tree.sql(dialect="duckdb"))
+            columns = [d[0] for d in cur.description]
+            rows = [[text(v) for v in row] for row in cur.fetchall()]
+            con.close()
         return columns, rows, scanned
 
     def get(self, qid):
