@@ -375,6 +375,59 @@ mod tests {
     }
 
     #[test]
+    fn grouped_counts_and_listed_lines_equal_folding_every_event() {
+        // 130 events newest first: writes and failures beyond the lists' caps.
+        let events: Vec<CompactEvent> = (0..130)
+            .map(|i| {
+                let time = format!("2026-11-23T{:02}:{:02}:00Z", 20 - i / 60, 59 - i % 60);
+                let error = (i % 3 == 0).then_some("AccessDenied");
+                event(
+                    &time,
+                    ["GetObject", "PutObject"][i % 2],
+                    i % 2 == 0,
+                    error,
+                    ["alice", "bob"][i % 5 / 4],
+                )
+            })
+            .collect();
+        let mut one_by_one = Aggregator::default();
+        events.iter().for_each(|e| one_by_one.add(e));
+        let mut grouped = Aggregator::default();
+        let mut groups: HashMap<(String, Option<String>, String, bool), Group> = HashMap::new();
+        for e in &events {
+            let key = (
+                e.event_name.clone(),
+                e.error_code.clone(),
+                e.principal.name.clone().unwrap(),
+                e.read_only == Some(true),
+            );
+            let time: jiff::Timestamp = e.event_time.parse().unwrap();
+            let g = groups.entry(key).or_insert_with(|| Group {
+                event_source: e.event_source.clone(),
+                event_name: e.event_name.clone(),
+                error_code: e.error_code.clone(),
+                principal: e.principal.name.clone(),
+                region: e.aws_region.clone(),
+                source_ip: e.source_ip.clone(),
+                read_only: e.read_only,
+                count: 0,
+                first: time,
+                last: time,
+            });
+            g.count += 1;
+            g.first = g.first.min(time);
+            g.last = g.last.max(time);
+        }
+        groups.values().for_each(|g| grouped.add_group(g, false));
+        grouped.add_resource("bucket-a", events.len() as u64);
+        events.iter().for_each(|e| grouped.list(e));
+        assert_eq!(
+            grouped.finish(window(), None),
+            one_by_one.finish(window(), None)
+        );
+    }
+
+    #[test]
     fn lists_are_capped() {
         let mut agg = Aggregator::default();
         for i in 0..(MAX_WRITE_ACTIONS + 7) {
