@@ -16,6 +16,9 @@ pub const NAME: &str = cloudtrail_contract::GET_EVENT;
 pub const DESCRIPTION: &str = "Get one CloudTrail event in full (the raw CloudTrail record, size-capped) \
 by its `event_id` (lookup_events gives ids with `detail: true`). Searches the last 90 days unless a window is given.";
 
+/// The window searched when none is given.
+const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 90);
+
 /// Record fields that can be large, in the order they are cut when a record is over budget.
 const BULKY_FIELDS: [&str; 4] = [
     "responseElements",
@@ -34,7 +37,9 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
     let source = ctx.source.as_ref();
     let now = ctx.now();
     let default_start = match source.retention() {
-        Some(retention) => (now - retention).to_string(),
+        // At most the 90 days the description promises: on Athena a longer default would scan
+        // (and bill) that much more of the trail for one event.
+        Some(retention) => (now - retention.min(DEFAULT_WINDOW)).to_string(),
         None => Timestamp::UNIX_EPOCH.to_string(),
     };
     let selection = selection::resolve(
