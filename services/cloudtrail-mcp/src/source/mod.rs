@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod archive;
+#[cfg(feature = "athena")]
 pub mod athena;
 pub mod builtin;
 mod index;
