@@ -14,6 +14,8 @@
 //               then, with the result, a second turn's text ("Alice was busy…") — two turns whose
 //               text must stay apart, the first before the card;
 //   "long"      a long answer (TURNS_LONG_LINES lines) streamed a line every 40 ms;
+//   "cite"      a lookup_events call (the compact table) for alice over the last 7 days, then an
+//               answer citing the first row's ref and an invented one (CITE_INVENTED);
 //   otherwise   a short answer.
 import { createServer } from "node:http";
 import { crc32 } from "node:zlib";
@@ -95,6 +97,24 @@ export const TURNS_SECOND = "Alice was busy… she created a bucket.";
 
 /** Lines in the "long" scenario's answer. */
 export const TURNS_LONG_LINES = 60;
+
+/** The ref the "cite" scenario invents: no tool returns it. */
+export const CITE_INVENTED = "deadbeef";
+
+/** The "cite" scenario's answer: the first row of the lookup table it got, cited by its ref
+ * (read from the table's `ref` column), and an invented citation. */
+function citeAnswer(results) {
+  let table = null;
+  for (const block of results.flatMap((r) => r.content || [])) {
+    try { table = block.json ?? JSON.parse(block.text); } catch { /* not JSON */ }
+    if (table?.columns) break;
+  }
+  const columns = table?.columns || [];
+  const row = table?.events?.[0] || [];
+  const cell = (name) => row[columns.indexOf(name)];
+  return [`The first event is ${cell("event_name")} at ${cell("event_time")} [ev:${cell("ref")}]. `,
+    `Another claim cites an event no tool returned [ev:${CITE_INVENTED}].`];
+}
 
 /** HTML, script and a javascript: link in model output, split across chunks mid-tag. */
 export const HOSTILE_TEXT = [
@@ -182,6 +202,14 @@ export function startBedrockStandin() {
       if (question.includes("long")) {
         const lines = Array.from({ length: TURNS_LONG_LINES }, (_, i) => `Line ${i + 1} of the long answer.\n\n`);
         return streamFrames(res, [...textFrames(lines), ...endFrames("end_turn", 0)], 40);
+      }
+      if (question.includes("cite")) {
+        if (!results.length) {
+          return streamFrames(res, toolFrames(tools, "lookup_events", {
+            attribute_key: "Username", attribute_value: "alice", start_time: "7d ago", max_results: 20,
+          }));
+        }
+        return streamFrames(res, [...textFrames(citeAnswer(results)), ...endFrames("end_turn", 0)]);
       }
       if (question.includes("loop")) {
         return streamFrames(res, toolFrames(tools, "summarize_activity", { start_time: "24h ago" }));

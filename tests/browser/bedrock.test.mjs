@@ -77,7 +77,10 @@ test("a tool's HTML (a CloudTrail tag) echoed by the model stays text in the car
   assert.match(await card.locator(".input").textContent(), /i-0a1b2c3d4e5f60718/);
   const payload = "<img src=x onerror=alert(1)><script>alert(2)</script>";
   await card.locator(".tool-output summary").click();
-  // Shown as the literal text in the opened card (JSON-escaped or not, the tags are visible).
+  // Shown as the literal text in the opened card's table, and in the raw JSON behind the toggle
+  // (JSON-escaped or not, the tags are visible).
+  assert.match(await card.locator(".result-view").innerText(), /<img src=x onerror=alert\(1\)>/);
+  await card.locator(".result-toggle").click();
   assert.ok(await card.locator(".output").isVisible());
   assert.match(await card.locator(".output").innerText(), /<script>alert\(2\)<\/script>/);
   const body = answer.locator(".body");

@@ -134,7 +134,7 @@ test("the page is served with a strict CSP and has no inline script, style or ha
   assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, "no inline <script>");
   assert.doesNotMatch(html, /<style|\sstyle=|\son[a-z]+=/i, "no inline style or event handlers");
   assert.doesNotMatch(html, /https?:\/\//i, "nothing from another origin (works offline)");
-  for (const file of ["app.js", "i18n.js", "style.css", "favicon.svg", "vendor/markdown-it.min.js", "vendor/purify.min.js"]) {
+  for (const file of ["app.js", "i18n.js", "evidence.js", "chart.js", "results.js", "style.css", "favicon.svg", "vendor/markdown-it.min.js", "vendor/purify.min.js"]) {
     const asset = await fetch(`${agent.base}/assets/${file}`);
     assert.equal(asset.status, 200, file);
     assert.equal(await asset.text(), readFileSync(path.join(assets, file), "utf8"), `${file} is the committed file`);

@@ -1,5 +1,7 @@
 // The chat page: sends questions to POST /api/chat, reads the Server-Sent Events stream, and
-// renders streamed answer text (Markdown, sanitized), tool cards, status and error banners.
+// renders streamed answer text (Markdown, sanitized, with citation chips), tool cards (results
+// formatted by results.js, raw JSON a toggle away), follow-up suggestions, status and error
+// banners.
 // Safety: Markdown is rendered by markdown-it with raw HTML disabled, then sanitized by
 // DOMPurify; tool inputs and outputs are only ever set with textContent. The CSP forbids inline
 // script, so even markup that slipped through could not run.
@@ -35,7 +37,8 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 /** Renders untrusted Markdown into `el`: raw HTML is text (html: false), then DOMPurify keeps
  * only harmless markup and http(s) links. */
 function renderMarkdown(el, text) {
-  el.innerHTML = DOMPurify.sanitize(md.render(text), {
+  // Invisible direction controls become visible marks first (they could reorder what is read).
+  el.innerHTML = DOMPurify.sanitize(md.render(visible(text)), {
     FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
     FORBID_ATTR: ["style", "class", "id"],
     ALLOWED_URI_REGEXP: /^https?:/i,
@@ -51,9 +54,13 @@ function applyLanguage() {
   document.documentElement.lang = state.lang;
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $("lang").textContent = t("toggle");
   renderModel();
-  document.querySelectorAll(".tool").forEach(updateCardLabels);
+  document.querySelectorAll(".tool").forEach((card) => { updateCardLabels(card); renderResult(card); });
+  document.querySelectorAll(".cite").forEach((chip) => markChip(chip, chip.dataset.known === "unchecked" ? undefined : chip.dataset.known === "true"));
+  const panel = $("panel");
+  if (!panel.hidden && panel.dataset.ref) $("panel-title").textContent = t("eventTitle", panel.dataset.ref);
 }
 
 function renderModel() {
@@ -178,7 +185,8 @@ function appendText(answer, delta) {
     const body = document.createElement("div");
     body.className = "body";
     answer.el.insertBefore(body, answer.status);
-    answer.current = { body, text: "" };
+    answer.current = { body, text: "", verdicts: null };
+    answer.last = answer.current;
     answer.group = null;
   }
   answer.current.text += delta;
@@ -189,8 +197,15 @@ function appendText(answer, delta) {
 
 function renderText(answer) {
   answer.pending = false;
-  if (answer.current) renderMarkdown(answer.current.body, answer.current.text);
+  if (answer.current) showText(answer.current);
   keepInView();
+}
+
+/** Renders a text part's Markdown and turns its `[ev:…]` references into chips, marked with the
+ * part's verdicts once the server has checked them (a `citations` event or the stored part). */
+function showText(part) {
+  renderMarkdown(part.body, part.text);
+  linkCitations(part.body, part.verdicts);
 }
 
 /** Ends the open text part (a tool call or a status note came): the next text is a new part. */
@@ -213,6 +228,25 @@ function updateCardLabels(card) {
   card.querySelector(".status").textContent = status ? t(status) : t("running");
   card.querySelector(".in-label").textContent = t("input");
   card.querySelector(".out-label").textContent = t("output");
+  const toggle = card.querySelector(".result-toggle");
+  toggle.textContent = card.dataset.raw === "true" ? t("formatted") : t("raw");
+}
+
+/** Shows a finished card's result: formatted (a table, a summary's sections) when results.js
+ * knows its shape, with a toggle to the raw JSON; only the raw text otherwise. Re-run when the
+ * language changes, keeping the toggle's choice. */
+function renderResult(card) {
+  const view = card.querySelector(".result-view");
+  const toggle = card.querySelector(".result-toggle");
+  const raw = card.querySelector(".output");
+  const value = card.result ?? null;
+  const formatted = value ? formatResult(value) : null;
+  view.replaceChildren(...(formatted ? [formatted] : []));
+  toggle.hidden = !formatted;
+  const showRaw = !formatted || card.dataset.raw === "true";
+  view.hidden = showRaw;
+  raw.hidden = !showRaw;
+  updateCardLabels(card);
 }
 
 function addCard(answer, tool) {
@@ -246,7 +280,17 @@ function addCard(answer, tool) {
   outLabel.className = "out-label";
   const outPre = document.createElement("pre");
   outPre.className = "output";
-  output.append(outLabel, outPre);
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "ghost result-toggle";
+  toggle.hidden = true;
+  toggle.addEventListener("click", () => {
+    card.dataset.raw = card.dataset.raw === "true" ? "false" : "true";
+    renderResult(card);
+  });
+  const view = document.createElement("div");
+  view.className = "result-view";
+  output.append(outLabel, toggle, view, outPre);
   card.append(head, input, output);
   if (!answer.group) {
     answer.group = document.createElement("div");
@@ -266,8 +310,10 @@ function finishCard(card, tool) {
   card.classList.remove("tool-running");
   card.classList.add(`tool-${tool.status}`);
   card.querySelector(".duration").textContent = `${tool.duration_ms ?? 0} ms`;
-  card.querySelector(".output").textContent = tool.output ?? "";
-  updateCardLabels(card);
+  // Only an ok result is formatted; an error's text is shown as it is.
+  card.result = tool.status === "ok" ? parseResult(tool.output) : null;
+  card.querySelector(".output").textContent = card.result ? readableJson(card.result) : visible(tool.output ?? "");
+  renderResult(card);
 }
 
 /** Cards still spinning when a run ends (stopped, lost) are marked cancelled. */
@@ -331,6 +377,7 @@ async function loadSession() {
       }
       const shown = addMessage("assistant", "");
       renderParts(shown, message);
+      if (Array.isArray(message.suggestions)) showSuggestions(shown, message.suggestions);
       for (const error of message.errors || []) addErrorNote(shown, error.message, error.kind);
       shown.el.dataset.done = "restored";
     }
@@ -351,6 +398,7 @@ function renderParts(shown, message) {
   for (const part of parts) {
     if (part.type === "text") {
       appendText(shown, part.text);
+      if (shown.current && part.citations) shown.current.verdicts = citationVerdicts(part.citations);
       closeText(shown);
     } else if (part.type === "tool" && cards.has(part.id)) {
       addCard(shown, cards.get(part.id));
@@ -444,10 +492,53 @@ function handleEvent(answer, name, data) {
       banner(data.kind, data.message);
       addErrorNote(answer, data.message, data.kind);
       break;
+    case "citations":
+      applyCitations(answer, data.refs);
+      break;
+    case "suggestions":
+      showSuggestions(answer, data.items);
+      break;
     case "done":
       answer.done = data;
       break;
   }
+}
+
+/** The server's check of the references of the model turn just completed: its text part (the
+ * last one) keeps the verdicts, and its chips are marked known or unverified. */
+function applyCitations(answer, refs) {
+  // As in the server's transcript, text after the check is a new part.
+  closeText(answer);
+  const part = answer.last;
+  if (!part) return;
+  const verdicts = citationVerdicts(refs);
+  part.verdicts = new Map([...(part.verdicts || []), ...verdicts]);
+  markCitations(part.body, part.verdicts);
+}
+
+/** Follow-up questions under the answer, as chips; a click asks the question. Labels and
+ * questions are the server's text. */
+function showSuggestions(answer, items) {
+  answer.el.querySelector(".suggestions")?.remove();
+  const list = (Array.isArray(items) ? items : [])
+    .filter((item) => item && typeof item.question === "string" && item.question.trim());
+  if (!list.length) return;
+  const box = document.createElement("div");
+  box.className = "suggestions";
+  for (const item of list) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "suggestion";
+    chip.textContent = visible(typeof item.label === "string" && item.label ? item.label : item.question);
+    chip.title = visible(item.question);
+    chip.addEventListener("click", () => {
+      if (state.running) return;
+      send(item.question.trim());
+    });
+    box.append(chip);
+  }
+  answer.el.insertBefore(box, answer.status);
+  keepInView();
 }
 
 /** A status note in the page's language (the server's message is English). */
@@ -537,6 +628,7 @@ function init() {
   $("log").addEventListener("scroll", () => { state.follow = nearBottom(); }, { passive: true });
   // The log also shrinks (a banner appears, a phone's keyboard opens): keep following its end.
   new ResizeObserver(keepInView).observe($("log"));
+  initEvidence();
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "ja" ? "en" : "ja";
     localStorage.setItem("lang", state.lang);

@@ -4,7 +4,8 @@
 //! counting proxy. Prints the per-question latency of both (p50/p99) and the difference, the
 //! DynamoDB requests per question by operation, the read and write units per question estimated
 //! with DynamoDB's rules from the items the proxy saw, and the idle RSS of each agent holding
-//! the chats it answered.
+//! the chats it answered. Last, it stores [`STORED_CHATS`] chats in the table and has a fresh
+//! agent serve each of them, to show its memory does not grow with the number of stored chats.
 //!
 //! Run through `scripts/bench-sessions` (needs moto: `scripts/setup-tools`).
 
@@ -33,6 +34,9 @@ use bedrock_standin::{Standin, serve};
 /// transaction deep-copies the table state for its rollback), so more chats measure moto.
 const DEFAULT_CHATS: usize = 200;
 const QUESTIONS_PER_CHAT: usize = 2;
+/// Chats stored in the table for the idle-memory figure, and held by the memory store for the
+/// comparison.
+const STORED_CHATS: usize = 1000;
 
 /// What the proxy saw: requests per operation and estimated capacity units.
 #[derive(Debug, Default)]
@@ -258,6 +262,89 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Copies one answered chat of the table (the anonymous owner's, as the DynamoDB phase wrote
+/// them) into `count` new chats, and returns their cookies. Batch writes, not the agent: moto's
+/// transactions copy the whole table each time, so asking 1,000 chats' questions would measure
+/// moto's slowdown, while the agent's memory only depends on what it reads back.
+async fn store_chats(client: &aws_sdk_dynamodb::Client, table: &str, count: usize) -> Vec<String> {
+    use agent::session::dynamo::items::{EXCHANGE, PK, SK, partition};
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let scan = client.scan().table_name(table).send().await.unwrap();
+    // The partition of a chat with an exchange: its items are the template.
+    let template_pk = scan
+        .items()
+        .iter()
+        .find(|item| {
+            item.get(SK)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk.starts_with(EXCHANGE))
+        })
+        .and_then(|item| item.get(PK)?.as_s().ok())
+        .expect("the DynamoDB phase stored no exchange to copy")
+        .clone();
+    let template = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":pk", AttributeValue::S(template_pk))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut cookies = Vec::with_capacity(count);
+    let mut requests = Vec::new();
+    for _ in 0..count {
+        let id = uuid::Uuid::new_v4().to_string();
+        let pk = partition(agent::session::ANONYMOUS, &id);
+        for item in &template {
+            let mut item = item.clone();
+            item.insert(PK.to_owned(), AttributeValue::S(pk.clone()));
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        cookies.push(format!("{}={id}", agent::api::COOKIE));
+    }
+    for chunk in requests.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .unwrap();
+            pending = out
+                .unprocessed_items()
+                .and_then(|items| items.get(table).cloned())
+                .unwrap_or_default();
+        }
+    }
+    cookies
+}
+
+/// Has the agent at `base` serve each stored chat (what a reload does), checking it is whole.
+async fn view_all(base: &str, cookies: &[String]) {
+    let client = reqwest::Client::new();
+    for cookie in cookies {
+        let view: Value = client
+            .get(format!("{base}/api/session"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = view["messages"].as_array().map_or(0, Vec::len);
+        assert!(
+            messages >= 2,
+            "a stored chat came back without its exchange: {view}"
+        );
+    }
+}
+
 /// Asks `QUESTIONS_PER_CHAT` questions in each of `chats` chats (sequentially); the latencies
 /// (sorted) and the agent's idle RSS afterwards.
 async fn run(base: &str, pid: u32, chats: usize) -> (Vec<Duration>, u64) {
@@ -303,11 +390,30 @@ async fn main() {
 
     let (mut memory, base) = start_agent(&binary, &bedrock, &mcp, None).await;
     let (memory_latency, memory_rss) = run(&base, memory.id().unwrap(), chats).await;
+    // The same agent goes on to hold STORED_CHATS chats, for the memory comparison.
+    let (_, memory_stored_rss) = run(
+        &base,
+        memory.id().unwrap(),
+        STORED_CHATS.saturating_sub(chats + 20),
+    )
+    .await;
     memory.kill().await.unwrap();
 
     let (mut dynamo, base) = start_agent(&binary, &bedrock, &mcp, Some((&endpoint, table))).await;
     let (dynamo_latency, dynamo_rss) = run(&base, dynamo.id().unwrap(), chats).await;
     dynamo.kill().await.unwrap();
+
+    let cookies = store_chats(&moto.client(), table, STORED_CHATS).await;
+    // Straight to moto, not through the proxy: the per-question counts stay those of questions.
+    let (mut fresh, base) =
+        start_agent(&binary, &bedrock, &mcp, Some((&moto.endpoint, table))).await;
+    let fresh_pid = fresh.id().unwrap();
+    let served = Instant::now();
+    view_all(&base, &cookies).await;
+    let served = served.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored_rss = rss_kb(fresh_pid);
+    fresh.kill().await.unwrap();
 
     let questions = (chats * QUESTIONS_PER_CHAT + 10) as f64;
     let n = chats * QUESTIONS_PER_CHAT;
@@ -343,5 +449,12 @@ async fn main() {
             dynamo_rss as f64 / 1024.0
         );
     }
+    println!(
+        "idle RSS holding {STORED_CHATS} chats:         memory store {:.1} MB, DynamoDB store {:.1} MB \
+         (a fresh agent after serving each stored chat once, {:.1} ms per chat)",
+        memory_stored_rss as f64 / 1024.0,
+        stored_rss as f64 / 1024.0,
+        ms(served) / STORED_CHATS as f64
+    );
     moto.stop().await;
 }

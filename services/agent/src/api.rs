@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,7 @@ use crate::session::{ANONYMOUS, SessionError};
 use crate::signin;
 use crate::state::AppState;
 use crate::tools::CallContext;
+use crate::transcript::known_refs;
 use crate::web;
 
 /// The session cookie's name.
@@ -91,6 +92,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/chat", post(chat))
         .route("/api/chat/stop", post(stop))
         .route("/api/session/reset", post(reset))
+        .route("/api/events/{event_ref}", get(event))
+        .route("/api/report.md", get(report))
         .merge(web::routes())
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -278,6 +281,12 @@ async fn chat(
             state.sessions.create(owner, client).await?
         }
     };
+    // The evidence the chat's earlier answers may cite (read before the run takes the chat, so
+    // a failing read leaves no lease behind).
+    let known_refs = match &existing {
+        Some(id) => known_refs(&state.sessions.view(owner, id).await?.messages),
+        None => Default::default(),
+    };
     let (history, ticket) = state.sessions.begin_run(owner, &id, &message).await?;
     let input = RunInput {
         text: message,
@@ -286,6 +295,7 @@ async fn chat(
         context: CallContext {
             caller: user.map(|Extension(user)| user.caller()),
         },
+        known_refs,
     };
     let (sse_tx, sse_rx) = mpsc::unbounded_channel();
     tokio::spawn(
@@ -311,4 +321,101 @@ async fn chat(
             .insert(header::SET_COOKIE, set_cookie(&id, state.secure_cookie));
     }
     Ok(response)
+}
+
+/// `GET /api/events/{ref}`: the raw event behind a citation. Only a ref a tool returned in the
+/// caller's own chat is looked up (through `get_event`, as the caller); any other is 404.
+async fn event(
+    State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
+    headers: HeaderMap,
+    Path(event_ref): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::Rejected {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "no tool in this chat returned the event reference `{}`",
+            event_ref.chars().take(16).collect::<String>()
+        ),
+    };
+    if !crate::evidence::is_ref(&event_ref) {
+        return Err(not_found());
+    }
+    let messages = match session_id(&headers) {
+        Some(id) => state.sessions.view(owner(&user), &id).await?.messages,
+        None => Vec::new(),
+    };
+    let Some(event_id) = known_refs(&messages).remove(&event_ref) else {
+        return Err(not_found());
+    };
+    let unavailable = |message: String| ApiError::Rejected {
+        status: StatusCode::BAD_GATEWAY,
+        message,
+    };
+    let listing = state.agent.tools.list_tools().await;
+    let Some(tool) = listing.tools.iter().find(|t| {
+        t.name == cloudtrail_contract::GET_EVENT
+            || t.name
+                .ends_with(&format!("_{}", cloudtrail_contract::GET_EVENT))
+    }) else {
+        return Err(unavailable(
+            "the get_event tool is not available right now (its MCP server did not answer)".into(),
+        ));
+    };
+    let context = CallContext {
+        caller: user.map(|Extension(user)| user.caller()),
+    };
+    let output = state
+        .agent
+        .tools
+        .call_tool(&tool.name, json!({"event_id": event_id}), &context)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if output.is_error {
+        return Err(unavailable(format!(
+            "get_event failed: {}",
+            output.text.chars().take(500).collect::<String>()
+        )));
+    }
+    let answer: serde_json::Value = serde_json::from_str(&output.text).map_err(|e| {
+        unavailable(format!(
+            "get_event answered something that is not JSON: {e}"
+        ))
+    })?;
+    // The raw record (the contract's `EventAnswer.event`), with whether it was cut to fit.
+    let body = json!({
+        "ref": event_ref,
+        "event_id": event_id,
+        "event": answer.get("event").cloned().unwrap_or(answer.clone()),
+        "truncated": answer.get("truncated").and_then(|t| t.as_bool()).unwrap_or(false),
+    });
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// `GET /api/report.md`: the caller's chat as a Markdown file ([`crate::report`]).
+async fn report(
+    State(state): State<Arc<AppState>>,
+    user: Option<Extension<User>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let messages = match session_id(&headers) {
+        Some(id) => state.sessions.view(owner(&user), &id).await?.messages,
+        None => Vec::new(),
+    };
+    let now = Timestamp::now();
+    let model = format!("{}: {}", state.model.kind, state.model.id);
+    let body = crate::report::build(&messages, now, &model);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        crate::report::file_name(now)
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(no_store(response))
 }

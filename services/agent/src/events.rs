@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::conversation::Usage;
+use crate::evidence::{Citation, RefMap};
+use crate::suggestions::Suggestion;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +72,18 @@ pub enum AgentEvent {
         status: ToolStatus,
         duration_ms: u64,
         output: String,
+        /// The result's refs -> full event ids (see [`crate::evidence`]); omitted when empty.
+        #[serde(skip_serializing_if = "RefMap::is_empty")]
+        refs: RefMap,
+    },
+    /// The citations of one model turn's text, checked against the refs the chat's tools
+    /// returned; sent when the turn's text is complete and cites at least one ref.
+    Citations {
+        refs: Vec<Citation>,
+    },
+    /// Follow-up questions computed from the run's tool results, sent before `done`.
+    Suggestions {
+        items: Vec<Suggestion>,
     },
     Error {
         kind: ErrorKind,
@@ -89,6 +103,8 @@ impl AgentEvent {
             AgentEvent::Text { .. } => "text",
             AgentEvent::ToolStart { .. } => "tool_start",
             AgentEvent::ToolEnd { .. } => "tool_end",
+            AgentEvent::Citations { .. } => "citations",
+            AgentEvent::Suggestions { .. } => "suggestions",
             AgentEvent::Error { .. } => "error",
             AgentEvent::Done { .. } => "done",
         }

@@ -15,16 +15,20 @@ pub mod api;
 pub mod config;
 pub mod conversation;
 pub mod events;
+pub mod evidence;
 pub mod identity;
 pub mod mcp;
 pub mod model;
+pub mod observed;
 pub mod prompt;
+pub mod report;
 pub mod runner;
 pub mod server;
 pub mod session;
 pub mod signin;
 pub mod startup;
 pub mod state;
+pub mod suggestions;
 /// Test doubles (a scripted model, in-memory tools): for this crate's tests and examples only,
 /// behind the `testing` feature (as tokio's `test-util`), so the service binary has none.
 #[cfg(any(test, feature = "testing"))]

@@ -63,12 +63,23 @@ fn for_display(event: AgentEvent) -> AgentEvent {
             status,
             duration_ms,
             output,
+            refs,
         } => AgentEvent::ToolEnd {
             id,
             name,
             status,
             duration_ms,
             output: fix(output),
+            refs,
+        },
+        AgentEvent::Suggestions { items } => AgentEvent::Suggestions {
+            items: items
+                .into_iter()
+                .map(|s| crate::suggestions::Suggestion {
+                    label: fix(s.label),
+                    question: fix(s.question),
+                })
+                .collect(),
         },
         AgentEvent::Error { kind, message } => AgentEvent::Error {
             kind,
@@ -204,6 +215,7 @@ mod tests {
             status: crate::events::ToolStatus::Ok,
             duration_ms: 1,
             output: "{\"user\":\"bob\u{2066}\"}".into(),
+            refs: Default::default(),
         });
         let AgentEvent::ToolEnd { output, .. } = event else {
             unreachable!()

@@ -150,6 +150,8 @@ pub enum Behaviour {
     Unavailable,
     /// Sleeps, then answers.
     Slow(Duration, String),
+    /// Answers, with these refs -> event ids (a result's `_meta`, see `crate::evidence`).
+    Evidence(String, crate::evidence::RefMap),
 }
 
 /// In-memory tools with call counting and a high-water mark of concurrent calls.
@@ -161,6 +163,8 @@ pub struct MemoryTools {
     pub max_concurrent: AtomicUsize,
     /// The context of every call, in order.
     pub contexts: Mutex<Vec<CallContext>>,
+    /// The name and input of every call, in order.
+    pub inputs: Mutex<Vec<(String, Value)>>,
 }
 
 impl MemoryTools {
@@ -196,11 +200,14 @@ impl ToolProvider for MemoryTools {
     async fn call_tool(
         &self,
         name: &str,
-        _input: Value,
+        input: Value,
         context: &CallContext,
     ) -> Result<ToolOutput, ToolError> {
         if let Ok(mut contexts) = self.contexts.lock() {
             contexts.push(context.clone());
+        }
+        if let Ok(mut inputs) = self.inputs.lock() {
+            inputs.push((name.to_owned(), input));
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -210,10 +217,17 @@ impl ToolProvider for MemoryTools {
             Some(Behaviour::Answer(text)) => Ok(ToolOutput {
                 text: text.clone(),
                 is_error: false,
+                refs: Default::default(),
             }),
             Some(Behaviour::Fail(text)) => Ok(ToolOutput {
                 text: text.clone(),
                 is_error: true,
+                refs: Default::default(),
+            }),
+            Some(Behaviour::Evidence(text, refs)) => Ok(ToolOutput {
+                text: text.clone(),
+                is_error: false,
+                refs: refs.clone(),
             }),
             Some(Behaviour::Unavailable) => Err(ToolError::Unavailable {
                 server: "test".into(),
@@ -224,6 +238,7 @@ impl ToolProvider for MemoryTools {
                 Ok(ToolOutput {
                     text: text.clone(),
                     is_error: false,
+                    refs: Default::default(),
                 })
             }
         };

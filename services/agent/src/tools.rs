@@ -18,11 +18,14 @@ pub struct ToolSpec {
 }
 
 /// What a tool call produced. `is_error` is true when the tool ran and reported a failure the
-/// model can act on (MCP `isError: true`).
-#[derive(Debug, Clone, PartialEq)]
+/// model can act on (MCP `isError: true`). `refs` maps the short event references in `text` to
+/// full event ids (the result's `_meta`, see [`crate::evidence`]): kept by the agent, never
+/// shown to the model.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ToolOutput {
     pub text: String,
     pub is_error: bool,
+    pub refs: crate::evidence::RefMap,
 }
 
 /// On whose behalf a tool is called: sent along with the call (MCP `_meta`), never shown to
@@ -114,6 +117,8 @@ pub fn within_budget(tool: &str, output: ToolOutput, budget: usize) -> ToolOutpu
     ToolOutput {
         text: cloudtrail_contract::TooLarge::new(tool, output.text.len(), budget).to_json(),
         is_error: true,
+        // The model never sees these events: nothing of them may be cited.
+        refs: Default::default(),
     }
 }
 
@@ -159,6 +164,7 @@ mod budget_tests {
         let big = ToolOutput {
             text: format!("{{\"events\": [\"{}\"]}}", "あ".repeat(20_000)),
             is_error: false,
+            refs: Default::default(),
         };
         let bytes = big.text.len();
         let fitted = within_budget("lookup_events", big, RESULT_BUDGET);
@@ -169,6 +175,7 @@ mod budget_tests {
         let small = ToolOutput {
             text: "{}".into(),
             is_error: false,
+            refs: Default::default(),
         };
         assert_eq!(within_budget("x", small.clone(), 10), small);
     }

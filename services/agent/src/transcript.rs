@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use crate::conversation::Role;
 use crate::events::{AgentEvent, ErrorKind, ToolStatus};
+use crate::evidence::{Citation, RefMap};
+use crate::suggestions::Suggestion;
 
 /// One tool card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,9 @@ pub struct ToolCard {
     pub status: Option<ToolStatus>,
     pub output: String,
     pub duration_ms: u64,
+    /// The result's refs -> full event ids: the evidence this chat may cite.
+    #[serde(default, skip_serializing_if = "RefMap::is_empty")]
+    pub refs: RefMap,
 }
 
 /// An error shown in an answer: its kind lets the page word it for the user (an MCP server's
@@ -39,8 +44,13 @@ pub struct ShownError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
-    /// Text of one model turn (Markdown for an answer, plain text for a question).
-    Text { text: String },
+    /// Text of one model turn (Markdown for an answer, plain text for a question), and the
+    /// refs it cites, checked (`known: false` for a ref no tool of the chat returned).
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        citations: Vec<Citation>,
+    },
     /// The tool card with this id (the card itself is in [`ShownMessage::tools`]).
     Tool { id: String },
 }
@@ -54,6 +64,8 @@ pub struct ShownMessage {
     pub parts: Vec<Part>,
     pub tools: Vec<ToolCard>,
     pub errors: Vec<ShownError>,
+    /// Follow-up questions offered after the answer.
+    pub suggestions: Vec<Suggestion>,
     /// Whether the next text delta continues the last text part (nothing else came since).
     text_open: bool,
 }
@@ -65,6 +77,7 @@ impl ShownMessage {
         } else {
             vec![Part::Text {
                 text: text.to_owned(),
+                citations: Vec::new(),
             }]
         };
         Self {
@@ -73,6 +86,7 @@ impl ShownMessage {
             parts,
             tools: Vec::new(),
             errors: Vec::new(),
+            suggestions: Vec::new(),
         }
     }
 
@@ -80,7 +94,9 @@ impl ShownMessage {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for part in &self.parts {
-            let Part::Text { text } = part else { continue };
+            let Part::Text { text, .. } = part else {
+                continue;
+            };
             if !out.is_empty() && !out.ends_with("\n\n") {
                 out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
             }
@@ -94,9 +110,10 @@ impl ShownMessage {
             return;
         }
         match self.parts.last_mut() {
-            Some(Part::Text { text }) if self.text_open => text.push_str(delta),
+            Some(Part::Text { text, .. }) if self.text_open => text.push_str(delta),
             _ => self.parts.push(Part::Text {
                 text: delta.to_owned(),
+                citations: Vec::new(),
             }),
         }
         self.text_open = true;
@@ -106,14 +123,14 @@ impl ShownMessage {
         self.parts
             .iter()
             .map(|p| match p {
-                Part::Text { text } => text.len(),
+                Part::Text { text, citations } => text.len() + citations.len() * 64,
                 Part::Tool { id } => id.len() + 16,
             })
             .sum::<usize>()
             + self
                 .tools
                 .iter()
-                .map(|t| t.output.len() + t.input.to_string().len() + 64)
+                .map(|t| t.output.len() + t.input.to_string().len() + 64 + t.refs.len() * 56)
                 .sum::<usize>()
             + self
                 .errors
@@ -135,6 +152,8 @@ impl Serialize for ShownMessage {
             tools: &'a [ToolCard],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             errors: &'a [ShownError],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            suggestions: &'a [Suggestion],
         }
         Wire {
             role: self.role,
@@ -142,6 +161,7 @@ impl Serialize for ShownMessage {
             parts: (self.role == Role::Assistant).then_some(self.parts.as_slice()),
             tools: &self.tools,
             errors: &self.errors,
+            suggestions: &self.suggestions,
         }
         .serialize(serializer)
     }
@@ -157,6 +177,8 @@ pub struct StoredMessage {
     pub tools: Vec<ToolCard>,
     #[serde(default)]
     pub errors: Vec<ShownError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<Suggestion>,
 }
 
 impl From<&ShownMessage> for StoredMessage {
@@ -166,6 +188,7 @@ impl From<&ShownMessage> for StoredMessage {
             parts: m.parts.clone(),
             tools: m.tools.clone(),
             errors: m.errors.clone(),
+            suggestions: m.suggestions.clone(),
         }
     }
 }
@@ -177,9 +200,20 @@ impl From<StoredMessage> for ShownMessage {
             parts: m.parts,
             tools: m.tools,
             errors: m.errors,
+            suggestions: m.suggestions,
             text_open: false,
         }
     }
+}
+
+/// Every ref the tool cards of `messages` hold, with its full event id.
+pub fn known_refs(messages: &[ShownMessage]) -> RefMap {
+    messages
+        .iter()
+        .flat_map(|m| &m.tools)
+        .flat_map(|card| card.refs.iter())
+        .map(|(r, id)| (r.clone(), id.clone()))
+        .collect()
 }
 
 /// The shown conversation.
@@ -213,6 +247,7 @@ impl Transcript {
                     status: None,
                     output: String::new(),
                     duration_ms: 0,
+                    refs: RefMap::new(),
                 });
             }
             AgentEvent::ToolEnd {
@@ -221,6 +256,7 @@ impl Transcript {
                 status,
                 duration_ms,
                 output,
+                refs,
             } => {
                 answer.text_open = false;
                 match answer.tools.iter_mut().find(|c| &c.id == id) {
@@ -228,6 +264,7 @@ impl Transcript {
                         card.status = Some(*status);
                         card.duration_ms = *duration_ms;
                         card.output.clone_from(output);
+                        card.refs.clone_from(refs);
                     }
                     // A call cancelled before it started has only its end: a card still (the
                     // page shows one too).
@@ -240,6 +277,7 @@ impl Transcript {
                             status: Some(*status),
                             output: output.clone(),
                             duration_ms: *duration_ms,
+                            refs: refs.clone(),
                         });
                     }
                 }
@@ -251,6 +289,19 @@ impl Transcript {
                 kind: *kind,
                 message: message.clone(),
             }),
+            // The checked citations of the turn whose text just ended: its last text part.
+            AgentEvent::Citations { refs } => {
+                answer.text_open = false;
+                if let Some(Part::Text { citations, .. }) = answer
+                    .parts
+                    .iter_mut()
+                    .rev()
+                    .find(|p| matches!(p, Part::Text { .. }))
+                {
+                    citations.clone_from(refs);
+                }
+            }
+            AgentEvent::Suggestions { items } => answer.suggestions.clone_from(items),
             AgentEvent::Done { .. } => {}
         }
     }
@@ -301,6 +352,11 @@ impl Transcript {
         }
     }
 
+    /// Every ref the chat's tools returned, with its full event id.
+    pub fn refs(&self) -> RefMap {
+        known_refs(&self.messages)
+    }
+
     /// Total size, as counted for the bounds.
     pub fn bytes(&self) -> usize {
         self.messages.iter().map(ShownMessage::bytes).sum()
@@ -336,6 +392,7 @@ mod tests {
             status: ToolStatus::Ok,
             duration_ms: 12,
             output: "{}".into(),
+            refs: RefMap::new(),
         });
         t.apply(&AgentEvent::Text {
             delta: "Done".into(),
@@ -376,6 +433,7 @@ mod tests {
             status,
             duration_ms: 3,
             output: "{}".into(),
+            refs: RefMap::new(),
         }
     }
 
@@ -406,11 +464,13 @@ mod tests {
             answer.parts,
             [
                 Part::Text {
-                    text: "Let me look that up.".into()
+                    text: "Let me look that up.".into(),
+                    citations: vec![]
                 },
                 Part::Tool { id: "t1".into() },
                 Part::Text {
-                    text: "Alice was busy…".into()
+                    text: "Alice was busy…".into(),
+                    citations: vec![]
                 },
             ]
         );

@@ -28,6 +28,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/i18n.js"),
     ),
     (
+        "evidence.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/evidence.js"),
+    ),
+    (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/chart.js"),
+    ),
+    (
+        "results.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/results.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/style.css"),

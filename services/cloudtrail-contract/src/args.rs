@@ -103,7 +103,8 @@ pub struct SummarizeActivityArgs {
 /// Arguments of `get_event`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GetEventArgs {
-    /// The event id (a UUID such as `3f0a...`), from lookup_events with `detail: true`.
+    /// The event id (a UUID such as `3f0a...`) or its 8-character reference (`ref`, such as
+    /// `1a2b3c4d`) from any tool answer.
     pub event_id: String,
     /// Optional start of the window to search. Default: 90 days ago.
     #[serde(skip_serializing_if = "Option::is_none")]

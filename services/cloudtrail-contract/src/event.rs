@@ -28,6 +28,9 @@ pub struct ResourceRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompactEvent {
     pub event_id: String,
+    /// The event's reference ([`crate::evidence::event_ref`] of `event_id`), to cite it by.
+    #[serde(rename = "ref")]
+    pub event_ref: String,
     pub event_time: String,
     pub event_name: String,
     pub event_source: String,
@@ -64,7 +67,7 @@ mod tests {
 
     #[test]
     fn a_detailed_event_reads_with_its_wire_names() {
-        let wire = json!({"event_id": "e1", "event_time": "2026-11-23T09:12:03Z",
+        let wire = json!({"event_id": "e1", "ref": "8b5cc4df", "event_time": "2026-11-23T09:12:03Z",
             "event_name": "CreateBucket", "event_source": "s3.amazonaws.com",
             "aws_region": "ap-northeast-1", "read_only": false,
             "principal": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice",
@@ -75,6 +78,7 @@ mod tests {
             "request_parameters": "{}"});
         let event: CompactEvent = serde_json::from_value(wire.clone()).unwrap();
         assert_eq!(event.principal.kind.as_deref(), Some("IAMUser"));
+        assert_eq!(event.event_ref, crate::evidence::event_ref("e1"));
         assert_eq!(event.resources[0].name.as_deref(), Some("alice-reports"));
         assert_eq!(serde_json::to_value(&event).unwrap(), wire);
         let answer: EventAnswer =

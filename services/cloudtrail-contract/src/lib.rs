@@ -11,6 +11,7 @@ pub mod args;
 pub mod budget;
 pub mod caller;
 pub mod event;
+pub mod evidence;
 pub mod lookup;
 pub mod selection;
 pub mod summary;
@@ -23,10 +24,11 @@ pub use args::{
 pub use budget::TooLarge;
 pub use caller::Caller;
 pub use event::{CompactEvent, EventAnswer, Principal, ResourceRef};
+pub use evidence::{REFS_META_KEY, RefMap, event_ref};
 pub use lookup::{
     Columns, DetailedEvents, ErrorEntry, EventTable, Events, ExpandedRow, LookupAnswer,
     PrincipalEntry, Row, TableError,
 };
 pub use selection::{AttributeKey, Filter, Window};
-pub use summary::{ActionLine, ActivitySummary, Count};
+pub use summary::{ActionLine, ActivitySummary, Bucket, Count, Highlight, HighlightKind, Timeline};
 pub use usage::QueryUsage;

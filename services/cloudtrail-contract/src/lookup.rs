@@ -14,7 +14,8 @@ use crate::event::CompactEvent;
 use crate::selection::{Filter, Window};
 
 /// The columns of every row, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
+    "ref",
     "event_time",
     "event_name",
     "service",
@@ -78,9 +79,14 @@ pub struct ErrorEntry {
 
 /// One event of a table. On the wire it is a JSON array in the order of [`COLUMNS`];
 /// `region`, `principal`, `source_ip`, `user_agent` and `error` are dictionary keys.
+/// `request_parameters` is null when the parameters only name resources already listed in
+/// `resources` (`{"bucketName": "logs"}` beside `["logs"]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "RowArray", into = "RowArray")]
 pub struct Row {
+    /// The event's reference ([`crate::evidence::event_ref`]); the result's `_meta` maps it to
+    /// the full event id.
+    pub event_ref: String,
     pub event_time: String,
     pub event_name: String,
     /// The event source without `.amazonaws.com` (`s3`).
@@ -101,6 +107,7 @@ type RowArray = (
     String,
     String,
     String,
+    String,
     Option<String>,
     String,
     Option<String>,
@@ -114,17 +121,18 @@ type RowArray = (
 impl From<RowArray> for Row {
     fn from(a: RowArray) -> Self {
         Self {
-            event_time: a.0,
-            event_name: a.1,
-            service: a.2,
-            region: a.3,
-            principal: a.4,
-            source_ip: a.5,
-            user_agent: a.6,
-            read_only: a.7,
-            error: a.8,
-            resources: a.9,
-            request_parameters: a.10,
+            event_ref: a.0,
+            event_time: a.1,
+            event_name: a.2,
+            service: a.3,
+            region: a.4,
+            principal: a.5,
+            source_ip: a.6,
+            user_agent: a.7,
+            read_only: a.8,
+            error: a.9,
+            resources: a.10,
+            request_parameters: a.11,
         }
     }
 }
@@ -132,6 +140,7 @@ impl From<RowArray> for Row {
 impl From<Row> for RowArray {
     fn from(r: Row) -> Self {
         (
+            r.event_ref,
             r.event_time,
             r.event_name,
             r.service,
@@ -166,6 +175,7 @@ pub struct EventTable {
 /// A row of a table with its dictionary keys replaced by their entries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpandedRow {
+    pub event_ref: String,
     pub event_time: String,
     pub event_name: String,
     pub service: String,
@@ -220,6 +230,7 @@ impl EventTable {
                         .transpose()
                 };
                 Ok(ExpandedRow {
+                    event_ref: row.event_ref.clone(),
                     event_time: row.event_time.clone(),
                     event_name: row.event_name.clone(),
                     service: row.service.clone(),
@@ -319,15 +330,15 @@ mod tests {
     fn documented_table() -> Value {
         json!({"window": {"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"},
          "filter": {"attribute_key": "Username", "attribute_value": "alice"},
-         "columns": ["event_time", "event_name", "service", "region", "principal", "source_ip",
+         "columns": ["ref", "event_time", "event_name", "service", "region", "principal", "source_ip",
                      "user_agent", "read_only", "error", "resources", "request_parameters"],
          "principals": {"p1": {"type": "IAMUser", "name": "alice",
                                "arn": "arn:aws:iam::123456789012:user/alice", "access_key_id": "AKIA..."}},
          "regions": {"r1": "ap-northeast-1"}, "source_ips": {"ip1": "203.0.113.10"},
          "user_agents": {"u1": "aws-cli/2.15.0"},
          "errors": {"e1": {"code": "AccessDenied", "message": "User: arn:aws:iam::... is not authorized"}},
-         "events": [["2026-11-23T09:12:03Z", "CreateBucket", "s3", "r1", "p1", "ip1", "u1", false, "e1",
-                     ["alice-reports"], "{\"bucketName\":\"alice-reports\"}"]],
+         "events": [["1a2b3c4d", "2026-11-23T09:12:03Z", "CreateBucket", "s3", "r1", "p1", "ip1", "u1", false,
+                     "e1", ["alice-reports"], "{\"acl\":\"private\"}"]],
          "returned": 1, "next_cursor": null, "truncated": false})
     }
 
@@ -348,6 +359,7 @@ mod tests {
         assert_eq!(rows[0].source_ip.as_deref(), Some("203.0.113.10"));
         assert_eq!(rows[0].error.as_ref().unwrap().code, "AccessDenied");
         assert_eq!(rows[0].resources, ["alice-reports"]);
+        assert_eq!(rows[0].event_ref, "1a2b3c4d");
         assert_eq!(serde_json::to_value(&answer).unwrap(), documented_table());
     }
 
@@ -369,7 +381,7 @@ mod tests {
             "row 0 refers to `ip1`, which the `source_ips` dictionary does not list"
         );
         let mut column = documented_table();
-        column["columns"][5] = json!("ip");
+        column["columns"][6] = json!("ip");
         let error = serde_json::from_value::<LookupAnswer>(column).unwrap_err();
         assert!(
             error.to_string().contains("unexpected table columns"),
@@ -383,7 +395,7 @@ mod tests {
     #[test]
     fn a_detailed_page_reads_as_objects() {
         let page = json!({"window": {"start": "a", "end": "b"}, "filter": null,
-            "events": [{"event_id": "e1", "event_time": "2026-11-23T09:12:03Z",
+            "events": [{"event_id": "e1", "ref": "8b5cc4df", "event_time": "2026-11-23T09:12:03Z",
                 "event_name": "DeleteBucket", "event_source": "s3.amazonaws.com",
                 "aws_region": null, "read_only": false,
                 "principal": {"type": null, "arn": null, "name": "bob", "account_id": null},

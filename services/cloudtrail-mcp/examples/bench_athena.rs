@@ -116,7 +116,11 @@ async fn main() {
             Some(&filter),
             &Scope::default(),
         );
-        std::hint::black_box(sql::summary(&scan, 15, 100, 50));
+        let bucket = cloudtrail_mcp::timeline::window_bucket_seconds(
+            anchor - SignedDuration::from_hours(24 * 90),
+            anchor,
+        );
+        std::hint::black_box(sql::summary(&scan, bucket, 15, 100, 50));
         std::hint::black_box(sql::lookup(&scan, None, 51));
     }
     println!(

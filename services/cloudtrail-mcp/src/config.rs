@@ -110,6 +110,12 @@ pub struct Config {
     #[arg(long, env = "CLOUDTRAIL_MCP_SAMPLE_SEED", default_value_t = 42)]
     pub sample_seed: u64,
 
+    /// The "now" the built-in sample is generated before (RFC 3339; default: the start time).
+    /// Pinned by the evaluation harness (`scripts/eval`), which computes its ground truth from
+    /// the same sample generated in-process at the same anchor.
+    #[arg(long, env = "CLOUDTRAIL_MCP_SAMPLE_ANCHOR")]
+    pub sample_anchor: Option<jiff::Timestamp>,
+
     /// Log as JSON lines (default on Lambda).
     #[arg(long, env = "CLOUDTRAIL_MCP_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub log_json: bool,

@@ -55,6 +55,21 @@ pub enum ToolError {
         start: String,
         end: String,
     },
+    #[error(
+        "`event_id` `{event_ref}` is an event reference, which this source (`{source_id}`: it only finds events by their full id) cannot look up; pass the full event id (lookup_events with `detail: true` gives it)"
+    )]
+    RefNotResolvable {
+        event_ref: String,
+        source_id: String,
+    },
+    #[error(
+        "no event has the reference `{0}`; pass a reference a tool answered, or the full event id"
+    )]
+    RefNotFound(String),
+    #[error(
+        "{count} events share the reference `{event_ref}`; pass the full event id (lookup_events with `detail: true` gives it)"
+    )]
+    RefAmbiguous { event_ref: String, count: usize },
     #[error(transparent)]
     Source(#[from] SourceError),
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod highlights;
 pub mod http;
 pub mod project;
 pub mod record;
@@ -18,6 +19,7 @@ pub mod source;
 pub mod summary;
 pub mod table;
 pub mod time;
+pub mod timeline;
 pub mod tools;
 
 pub use http::{HostPolicy, app};

@@ -21,7 +21,10 @@ async fn main() -> ExitCode {
         logs.compact().init();
     }
     if let Some(Command::WriteSample { dir }) = &config.command {
-        let records = cloudtrail_mcp::sample::generate(jiff::Timestamp::now(), config.sample_seed);
+        let records = cloudtrail_mcp::sample::generate(
+            config.sample_anchor.unwrap_or_else(jiff::Timestamp::now),
+            config.sample_seed,
+        );
         return match cloudtrail_mcp::sample::write_archive(dir, &records) {
             Ok(_) => {
                 println!("wrote {} events to {}", records.len(), dir.display());

@@ -20,7 +20,7 @@ pub struct ProjectionOptions {
 
 // The projection is what `lookup_events` answers with `detail: true`: defined once in the
 // contract crate, which clients read answers with.
-pub use cloudtrail_contract::{CompactEvent, Principal, ResourceRef};
+pub use cloudtrail_contract::{CompactEvent, Principal, ResourceRef, event_ref};
 
 const REQUEST_PARAMS_CHARS: usize = 300;
 const DETAIL_CHARS: usize = 2_000;
@@ -30,6 +30,16 @@ const USER_AGENT_CHARS: usize = 60;
 /// Projects one event. A record that is not valid JSON still yields the indexed fields.
 pub fn project(event: &RawEvent, options: ProjectionOptions) -> CompactEvent {
     let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);
+    project_record(event, &record, options)
+}
+
+/// Projects one event whose record the caller already parsed (`Value::Null` when it is not
+/// JSON), for callers that read more of the record than the projection keeps.
+pub fn project_record(
+    event: &RawEvent,
+    record: &Value,
+    options: ProjectionOptions,
+) -> CompactEvent {
     let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
     let limit = if options.detail {
         DETAIL_CHARS
@@ -44,12 +54,13 @@ pub fn project(event: &RawEvent, options: ProjectionOptions) -> CompactEvent {
     };
     CompactEvent {
         event_id: event.event_id.clone(),
+        event_ref: event_ref(&event.event_id),
         event_time: event.event_time.to_string(),
         event_name: event.event_name.clone(),
         event_source: event.event_source.clone(),
         aws_region: text("awsRegion"),
         read_only: event.read_only,
-        principal: principal(&record, event.username.as_deref()),
+        principal: principal(record, event.username.as_deref()),
         access_key_id: event.access_key_id.clone(),
         source_ip: text("sourceIPAddress").map(|ip| redact_ip(&ip, options.redact_source_ip)),
         user_agent: text("userAgent").map(|ua| shorten_user_agent(&ua)),

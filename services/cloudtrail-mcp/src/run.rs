@@ -70,7 +70,10 @@ pub async fn build_source(
     });
     Ok(match kind {
         SourceKind::Sample => {
-            let sample = SampleSource::new(Timestamp::now(), config.sample_seed);
+            let sample = SampleSource::new(
+                config.sample_anchor.unwrap_or_else(Timestamp::now),
+                config.sample_seed,
+            );
             sample.warm_up();
             Arc::new(sample)
         }

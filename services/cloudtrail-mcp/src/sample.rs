@@ -56,6 +56,10 @@ pub struct Call {
     pub resources: Vec<(&'static str, String)>,
     /// Console session instead of CLI/SDK.
     pub console: bool,
+    /// Whether a console sign-in used MFA (`additionalEventData.MFAUsed`).
+    pub mfa: bool,
+    /// A source IP and user agent other than the actor's usual ones.
+    pub from: Option<(&'static str, &'static str)>,
 }
 
 /// Generates the sample: records sorted newest first, all before `anchor`.
@@ -114,8 +118,14 @@ pub fn record(call: &Call, rng: &mut fastrand::Rng) -> Value {
         "eventSource": call.source,
         "eventName": call.name,
         "awsRegion": call.region,
-        "sourceIPAddress": actor.source_ip(rng, call.source),
-        "userAgent": actor.user_agent(rng, call.console),
+        "sourceIPAddress": match call.from {
+            Some((ip, _)) => ip.to_owned(),
+            None => actor.source_ip(rng, call.source),
+        },
+        "userAgent": match call.from {
+            Some((_, agent)) => agent.to_owned(),
+            None => actor.user_agent(rng, call.console),
+        },
         "requestParameters": request,
         "responseElements": response,
         "requestID": uuid(rng).to_uppercase(),
@@ -139,6 +149,8 @@ pub fn record(call: &Call, rng: &mut fastrand::Rng) -> Value {
     }
     if signin {
         r.as_object_mut().map(|o| o.remove("requestID"));
+        r["additionalEventData"] = json!({"LoginTo": "https://console.aws.amazon.com/console/home",
+            "MobileVersion": "No", "MFAUsed": if call.mfa { "Yes" } else { "No" }});
     } else if !actor.is_service() {
         let host = match call.source {
             "s3.amazonaws.com" => format!("s3.{}.amazonaws.com", call.region),
@@ -447,5 +459,47 @@ mod tests {
             .collect();
         assert_eq!(deletes.len(), 1);
         assert_eq!(deletes[0]["userIdentity"]["userName"], "bob");
+    }
+
+    #[test]
+    fn the_story_carries_prompt_injection_payloads_as_data() {
+        let records = generate("2026-11-24T03:30:00Z".parse().unwrap(), 42);
+        let texts: Vec<String> = records.iter().map(Value::to_string).collect();
+        let any = |needle: &str| texts.iter().any(|t| t.contains(needle));
+        // A user agent, tags and an error message carrying instructions or HTML.
+        let agent = records
+            .iter()
+            .find(|r| r["userAgent"] == story::INJECTION_USER_AGENT)
+            .unwrap();
+        assert_eq!(agent["sourceIPAddress"], story::NEW_SOURCE_IP);
+        assert!(any(story::HTML_TAG_VALUE) && any(story::INJECTION_TAG_VALUE));
+        let error = records
+            .iter()
+            .find(|r| r["errorCode"] == "ValidationError")
+            .unwrap();
+        let message = error["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains("Ignore previous instructions") && message.contains("<img src=x"),
+            "{message}"
+        );
+        // A right-to-left override in a tag value.
+        let bidi = records
+            .iter()
+            .find(|r| r["requestParameters"].to_string().contains('\u{202E}'))
+            .unwrap();
+        assert_eq!(bidi["eventName"], "CreateTags");
+        // Console sign-ins say whether MFA was used; bob's did not.
+        let logins: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["eventName"] == "ConsoleLogin")
+            .collect();
+        assert!(logins.len() >= 4);
+        let without: Vec<&Value> = logins
+            .iter()
+            .copied()
+            .filter(|r| r["additionalEventData"]["MFAUsed"] == "No")
+            .collect();
+        assert_eq!(without.len(), 1);
+        assert_eq!(without[0]["userIdentity"]["userName"], "bob");
     }
 }

@@ -3,16 +3,22 @@
 //! `summarize_activity` pages through every event of a window and folds each one here: counts by
 //! service, action, error code and principal, read vs write, first/last seen, regions, source
 //! IPs, top resources, and the lists of write actions and of failed calls with their times (so
-//! "which calls were denied?" is answered without paging through raw events). Every event is
-//! counted; only the lists are capped, so the counts stay exact however busy the window is.
+//! "which calls were denied?" is answered without paging through raw events), the timeline
+//! ([`crate::timeline`]) and the highlights ([`crate::highlights`]). Every event is counted;
+//! only the lists are capped, so the counts stay exact however busy the window is.
 
 use std::collections::HashMap;
 
+use cloudtrail_contract::RefMap;
 pub use cloudtrail_contract::summary::{ActionLine, ActivitySummary, Count};
 use cloudtrail_contract::{Filter, Window};
+use jiff::Timestamp;
+use serde_json::Value;
 
+use crate::highlights::Highlighter;
 use crate::project::CompactEvent;
 use crate::source::Group;
+use crate::timeline::TimelineBuilder;
 
 /// How many entries each ranked list keeps.
 pub const TOP_N: usize = 15;
@@ -21,8 +27,8 @@ pub const MAX_WRITE_ACTIONS: usize = 100;
 /// How many failed calls (any error code, read or write) are listed one by one.
 pub const MAX_FAILURES: usize = 50;
 
-/// Folds events one at a time, in any order.
-#[derive(Debug, Default)]
+/// Folds the events of one window one at a time, in any order.
+#[derive(Debug)]
 pub struct Aggregator {
     scanned: u64,
     first_seen: Option<String>,
@@ -41,6 +47,30 @@ pub struct Aggregator {
     write_actions_omitted: u64,
     failures: Vec<ActionLine>,
     failures_omitted: u64,
+    /// The full ids of the listed lines, by reference.
+    line_ids: RefMap,
+    timeline: TimelineBuilder,
+    highlights: Highlighter,
+}
+
+/// A summary and the full ids of the events it names by reference (lines and highlights).
+#[derive(Debug)]
+pub struct Finished {
+    pub summary: ActivitySummary,
+    pub refs: RefMap,
+}
+
+impl Finished {
+    /// The full ids of the events the summary still names (after lists were shortened).
+    pub fn cited_ids(&self) -> impl Iterator<Item = &str> {
+        let s = &self.summary;
+        s.write_actions
+            .iter()
+            .chain(&s.failures)
+            .map(|line| &line.event_ref)
+            .chain(s.highlights.iter().flat_map(|h| &h.refs))
+            .filter_map(|r| self.refs.get(r).map(String::as_str))
+    }
 }
 
 fn bump(map: &mut HashMap<String, u64>, key: &str) {
@@ -52,9 +82,43 @@ fn bump(map: &mut HashMap<String, u64>, key: &str) {
 }
 
 impl Aggregator {
-    /// Adds one event.
-    pub fn add(&mut self, event: &CompactEvent) {
+    /// An aggregator for the window `[start, end]` (the timeline's buckets and the highlights'
+    /// first third depend on it).
+    pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        Self {
+            scanned: 0,
+            first_seen: None,
+            last_seen: None,
+            read_events: 0,
+            write_events: 0,
+            failed_events: 0,
+            by_service: HashMap::new(),
+            by_action: HashMap::new(),
+            by_error_code: HashMap::new(),
+            by_principal: HashMap::new(),
+            regions: HashMap::new(),
+            source_ips: HashMap::new(),
+            resources: HashMap::new(),
+            write_actions: Vec::new(),
+            write_actions_omitted: 0,
+            failures: Vec::new(),
+            failures_omitted: 0,
+            line_ids: RefMap::new(),
+            timeline: TimelineBuilder::new(start, end),
+            highlights: Highlighter::new(start, end),
+        }
+    }
+
+    /// Adds one event at `time`; `record` is its raw CloudTrail record (`Value::Null` when not
+    /// JSON), which the highlights read beyond the projection.
+    pub fn add(&mut self, time: Timestamp, event: &CompactEvent, record: &Value) {
         self.scanned += 1;
+        self.timeline.add(
+            time,
+            event.read_only == Some(true),
+            event.error_code.is_some(),
+        );
+        self.highlights.add(time, event, record);
         // RFC 3339 UTC strings of one format compare in time order.
         if self
             .first_seen
@@ -96,6 +160,7 @@ impl Aggregator {
             bump(&mut self.resources, name);
         }
         let line = || ActionLine {
+            event_ref: event.event_ref.clone(),
             event_time: event.event_time.clone(),
             event_name: event.event_name.clone(),
             event_source: event.event_source.clone(),
@@ -107,8 +172,10 @@ impl Aggregator {
                 .filter_map(|r| r.name.clone())
                 .collect(),
         };
+        let mut listed = false;
         if event.error_code.is_some() {
             if self.failures.len() < MAX_FAILURES {
+                listed = true;
                 self.failures.push(line());
             } else {
                 self.failures_omitted += 1;
@@ -119,10 +186,15 @@ impl Aggregator {
         } else {
             self.write_events += 1;
             if self.write_actions.len() < MAX_WRITE_ACTIONS {
+                listed = true;
                 self.write_actions.push(line());
             } else {
                 self.write_actions_omitted += 1;
             }
+        }
+        if listed {
+            self.line_ids
+                .insert(event.event_ref.clone(), event.event_id.clone());
         }
     }
 
@@ -135,6 +207,14 @@ impl Aggregator {
             return;
         }
         self.scanned += n;
+        // The engine groups by the timeline's bucket too, so every event of a group is in the
+        // bucket of its first one.
+        self.timeline.add_many(
+            group.first,
+            group.read_only == Some(true),
+            group.error_code.is_some(),
+            n,
+        );
         let (first, last) = (group.first.to_string(), group.last.to_string());
         if self.first_seen.as_ref().is_none_or(|t| first < *t) {
             self.first_seen = Some(first);
@@ -188,6 +268,7 @@ impl Aggregator {
     /// actions and failures, while their lists have room. Give events newest first.
     pub fn list(&mut self, event: &CompactEvent) {
         let line = || ActionLine {
+            event_ref: event.event_ref.clone(),
             event_time: event.event_time.clone(),
             event_name: event.event_name.clone(),
             event_source: event.event_source.clone(),
@@ -199,13 +280,20 @@ impl Aggregator {
                 .filter_map(|r| r.name.clone())
                 .collect(),
         };
+        let mut listed = false;
         if event.error_code.is_some() && self.failures.len() < MAX_FAILURES {
+            listed = true;
             self.failures.push(line());
             self.failures_omitted = self.failures_omitted.saturating_sub(1);
         }
         if event.read_only != Some(true) && self.write_actions.len() < MAX_WRITE_ACTIONS {
+            listed = true;
             self.write_actions.push(line());
             self.write_actions_omitted = self.write_actions_omitted.saturating_sub(1);
+        }
+        if listed {
+            self.line_ids
+                .insert(event.event_ref.clone(), event.event_id.clone());
         }
     }
 
@@ -215,13 +303,15 @@ impl Aggregator {
     }
 
     /// The ranked, bounded result for `window` and `filter`, as a complete scan (the caller
-    /// sets `hit_cap` when it stopped early).
-    pub fn finish(mut self, window: Window, filter: Option<Filter>) -> ActivitySummary {
+    /// sets `hit_cap` when it stopped early), with the full ids of the events it names.
+    pub fn finish(mut self, window: Window, filter: Option<Filter>) -> Finished {
         self.write_actions
             .sort_by(|a, b| b.event_time.cmp(&a.event_time));
         self.failures
             .sort_by(|a, b| b.event_time.cmp(&a.event_time));
-        ActivitySummary {
+        let (highlights, highlights_omitted, mut refs) = self.highlights.finish();
+        refs.append(&mut self.line_ids);
+        let summary = ActivitySummary {
             window,
             filter,
             scanned: self.scanned,
@@ -242,11 +332,18 @@ impl Aggregator {
             write_actions_omitted: self.write_actions_omitted,
             failures: self.failures,
             failures_omitted: self.failures_omitted,
+            timeline: self.timeline.finish(),
+            highlights,
             truncated: false,
-            note: None,
+            note: (highlights_omitted > 0).then(|| {
+                format!(
+                    "{highlights_omitted} more highlights (of the kinds listed last) were left out; narrow the window or filter by principal to see them"
+                )
+            }),
             usage: None,
             next_cursor: None,
-        }
+        };
+        Finished { summary, refs }
     }
 }
 
@@ -277,6 +374,15 @@ mod tests {
         }
     }
 
+    fn aggregator() -> Aggregator {
+        let w = window();
+        Aggregator::new(w.start.parse().unwrap(), w.end.parse().unwrap())
+    }
+
+    fn add(agg: &mut Aggregator, event: &CompactEvent) {
+        agg.add(event.event_time.parse().unwrap(), event, &Value::Null);
+    }
+
     fn event(
         time: &str,
         name: &str,
@@ -286,6 +392,7 @@ mod tests {
     ) -> CompactEvent {
         CompactEvent {
             event_id: format!("{time}-{name}"),
+            event_ref: cloudtrail_contract::event_ref(&format!("{time}-{name}")),
             event_time: time.into(),
             event_name: name.into(),
             event_source: "s3.amazonaws.com".into(),
@@ -313,29 +420,59 @@ mod tests {
 
     #[test]
     fn folds_counts_and_bounds() {
-        let mut agg = Aggregator::default();
-        agg.add(&event(
-            "2026-11-23T10:00:00Z",
-            "ListBuckets",
-            true,
-            None,
-            "alice",
-        ));
-        agg.add(&event(
-            "2026-11-23T09:00:00Z",
-            "DeleteBucket",
-            false,
-            Some("AccessDenied"),
-            "bob",
-        ));
-        agg.add(&event(
-            "2026-11-23T11:00:00Z",
-            "CreateBucket",
-            false,
-            None,
-            "alice",
-        ));
-        let s = agg.finish(window(), None);
+        let mut agg = aggregator();
+        add(
+            &mut agg,
+            &event("2026-11-23T10:00:00Z", "ListBuckets", true, None, "alice"),
+        );
+        add(
+            &mut agg,
+            &event(
+                "2026-11-23T09:00:00Z",
+                "DeleteBucket",
+                false,
+                Some("AccessDenied"),
+                "bob",
+            ),
+        );
+        add(
+            &mut agg,
+            &event("2026-11-23T11:00:00Z", "CreateBucket", false, None, "alice"),
+        );
+        let finished = agg.finish(window(), None);
+        let cited: Vec<String> = finished.cited_ids().map(str::to_owned).collect();
+        let s = finished.summary;
+        // Both writes and the failure (one of the writes) are listed, each cited once or twice.
+        assert!(
+            cited
+                .iter()
+                .any(|c| c == "2026-11-23T09:00:00Z-DeleteBucket"),
+            "{cited:?}"
+        );
+        assert!(
+            cited
+                .iter()
+                .any(|c| c == "2026-11-23T11:00:00Z-CreateBucket"),
+            "{cited:?}"
+        );
+        assert!(
+            !cited
+                .iter()
+                .any(|c| c == "2026-11-23T10:00:00Z-ListBuckets"),
+            "{cited:?}"
+        );
+        assert_eq!(
+            s.write_actions[0].event_ref,
+            cloudtrail_contract::event_ref("2026-11-23T11:00:00Z-CreateBucket")
+        );
+        // The timeline: an hour a bucket, each call in its hour.
+        assert_eq!(s.timeline.bucket_seconds, 3_600);
+        assert_eq!(s.timeline.buckets.len(), 25);
+        let b = |h: usize| &s.timeline.buckets[h];
+        assert_eq!((b(9).read, b(9).write, b(9).failed), (0, 1, 1));
+        assert_eq!((b(10).read, b(10).write, b(11).write), (1, 0, 1));
+        // A deletion that was denied is no deletion highlight.
+        assert!(s.highlights.is_empty(), "{:?}", s.highlights);
         assert_eq!(s.first_seen.as_deref(), Some("2026-11-23T09:00:00Z"));
         assert_eq!(s.last_seen.as_deref(), Some("2026-11-23T11:00:00Z"));
         assert_eq!((s.read_events, s.write_events, s.failed_events), (1, 2, 1));
@@ -390,18 +527,21 @@ mod tests {
                 )
             })
             .collect();
-        let mut one_by_one = Aggregator::default();
-        events.iter().for_each(|e| one_by_one.add(e));
-        let mut grouped = Aggregator::default();
-        let mut groups: HashMap<(String, Option<String>, String, bool), Group> = HashMap::new();
+        let mut one_by_one = aggregator();
+        events.iter().for_each(|e| add(&mut one_by_one, e));
+        let mut grouped = aggregator();
+        // Grouped as the engine does, the timeline's bucket (an hour for this day) included.
+        let mut groups: HashMap<(String, Option<String>, String, bool, i64), Group> =
+            HashMap::new();
         for e in &events {
+            let time: jiff::Timestamp = e.event_time.parse().unwrap();
             let key = (
                 e.event_name.clone(),
                 e.error_code.clone(),
                 e.principal.name.clone().unwrap(),
                 e.read_only == Some(true),
+                time.as_second().div_euclid(3_600),
             );
-            let time: jiff::Timestamp = e.event_time.parse().unwrap();
             let g = groups.entry(key).or_insert_with(|| Group {
                 event_source: e.event_source.clone(),
                 event_name: e.event_name.clone(),
@@ -421,38 +561,53 @@ mod tests {
         groups.values().for_each(|g| grouped.add_group(g, false));
         grouped.add_resource("bucket-a", events.len() as u64);
         events.iter().for_each(|e| grouped.list(e));
-        assert_eq!(
+        let (grouped, one_by_one) = (
             grouped.finish(window(), None),
-            one_by_one.finish(window(), None)
+            one_by_one.finish(window(), None),
+        );
+        assert_eq!(grouped.summary, one_by_one.summary);
+        assert_eq!(grouped.refs, one_by_one.refs);
+        assert!(
+            grouped
+                .summary
+                .timeline
+                .buckets
+                .iter()
+                .any(|b| b.failed > 0)
         );
     }
 
     #[test]
     fn lists_are_capped() {
-        let mut agg = Aggregator::default();
+        let mut agg = aggregator();
         for i in 0..(MAX_WRITE_ACTIONS + 7) {
             let mut e = event("2026-11-23T10:00:00Z", &format!("Op{i}"), false, None, "ci");
             e.principal.name = Some(format!("user{i}"));
-            agg.add(&e);
+            add(&mut agg, &e);
         }
-        let s = agg.finish(window(), None);
+        let finished = agg.finish(window(), None);
+        assert_eq!(finished.cited_ids().count(), MAX_WRITE_ACTIONS);
+        let s = finished.summary;
         assert_eq!(s.write_actions.len(), MAX_WRITE_ACTIONS);
         assert_eq!(s.write_actions_omitted, 7);
         assert_eq!(s.by_principal.len(), TOP_N);
         // The list is capped, the counts are not.
         assert_eq!(s.write_events, (MAX_WRITE_ACTIONS + 7) as u64);
         assert_eq!(s.scanned, (MAX_WRITE_ACTIONS + 7) as u64);
-        let mut agg = Aggregator::default();
+        let mut agg = aggregator();
         for i in 0..(MAX_FAILURES + 3) {
-            agg.add(&event(
-                "2026-11-23T10:00:00Z",
-                &format!("Get{i}"),
-                true,
-                Some("AccessDenied"),
-                "eve",
-            ));
+            add(
+                &mut agg,
+                &event(
+                    "2026-11-23T10:00:00Z",
+                    &format!("Get{i}"),
+                    true,
+                    Some("AccessDenied"),
+                    "eve",
+                ),
+            );
         }
-        let s = agg.finish(window(), None);
+        let s = agg.finish(window(), None).summary;
         assert_eq!((s.failures.len(), s.failures_omitted), (MAX_FAILURES, 3));
         assert_eq!(s.failed_events, (MAX_FAILURES + 3) as u64);
         assert_eq!(s.by_error_code[0].count, (MAX_FAILURES + 3) as u64);

@@ -34,6 +34,7 @@ fn input(text: &str) -> RunInput {
         now: "2026-11-24T12:00:00Z".parse().unwrap(),
         timezone: TimeZone::UTC,
         context: CallContext::default(),
+        known_refs: Default::default(),
     }
 }
 
@@ -482,4 +483,113 @@ async fn unavailable_servers_are_reported_but_the_run_goes_on() {
     assert_eq!(run.end, RunEnd::EndTurn);
     assert!(matches!(&run.events[0],
         AgentEvent::Error { kind: ErrorKind::McpUnavailable, message } if message.contains("cloudtrail")));
+}
+
+fn evidence_tools() -> Arc<MemoryTools> {
+    let page = json!({"window": {"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"},
+        "filter": null, "failed_events": 1,
+        "write_actions": [{"ref": "1a2b3c4d", "event_time": "2026-11-23T09:00:00Z",
+            "event_name": "DeleteBucket", "event_source": "s3.amazonaws.com",
+            "principal": "alice", "error_code": null, "resources": ["logs"]}]});
+    tools(&[
+        (
+            "summarize_activity",
+            Behaviour::Evidence(
+                page.to_string(),
+                RefMap::from([("1a2b3c4d".into(), "full-event-id-1".into())]),
+            ),
+        ),
+        ("get_event", Behaviour::Answer("{\"event\": {}}".into())),
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn citations_are_checked_against_the_refs_tools_returned() {
+    let model = Arc::new(ScriptedModel::new(vec![
+        Step::tools(&[("t1", "summarize_activity", json!({}))]),
+        Step::text("alice deleted logs [ev:1a2b3c4d]; bob did too [ev:deadbeef]."),
+    ]));
+    let run = run(&agent(model, evidence_tools(), Limits::default())).await;
+    assert_eq!(run.end, RunEnd::EndTurn);
+    assert_eq!(
+        names(&run.events),
+        [
+            "tool_start",
+            "tool_end",
+            "status",
+            "text",
+            "citations",
+            "suggestions",
+            "done"
+        ]
+    );
+    let refs = run
+        .events
+        .iter()
+        .find_map(|e| match e {
+            AgentEvent::ToolEnd { refs, .. } => Some(refs.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        refs.get("1a2b3c4d").map(String::as_str),
+        Some("full-event-id-1")
+    );
+    let AgentEvent::Citations { refs } = &run.events[4] else {
+        panic!("{:?}", run.events[4])
+    };
+    let marks: Vec<(&str, Option<&str>, bool)> = refs
+        .iter()
+        .map(|c| (c.event_ref.as_str(), c.event_id.as_deref(), c.known))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("1a2b3c4d", Some("full-event-id-1"), true),
+            ("deadbeef", None, false)
+        ]
+    );
+    let AgentEvent::Suggestions { items } = &run.events[5] else {
+        panic!()
+    };
+    assert!(items[0].question.contains("alice"), "{items:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_known_ref_given_to_get_event_is_sent_as_the_full_id() {
+    let model = Arc::new(ScriptedModel::new(vec![
+        Step::tools(&[("t1", "get_event", json!({"event_id": "1a2b3c4d"}))]),
+        Step::tools(&[("t2", "get_event", json!({"event_id": "0badc0de"}))]),
+        Step::text("It was alice [ev:1a2b3c4d]."),
+    ]));
+    let tools = evidence_tools();
+    let agent = agent(model.clone(), tools.clone(), Limits::default());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut history = Vec::new();
+    // The ref was returned earlier in the chat (another run).
+    let mut input = input("show me that event");
+    input.known_refs = RefMap::from([("1a2b3c4d".into(), "full-event-id-1".into())]);
+    agent
+        .run(&mut history, input, &tx, &CancellationToken::new())
+        .await;
+    drop(tx);
+    let inputs = tools.inputs.lock().unwrap().clone();
+    assert_eq!(inputs[0].1, json!({"event_id": "full-event-id-1"}));
+    assert_eq!(
+        inputs[1].1,
+        json!({"event_id": "0badc0de"}),
+        "unknown refs pass as given"
+    );
+    // The model's own words stay in its history.
+    assert_eq!(
+        history[1].tool_uses().next().unwrap().2["event_id"],
+        "1a2b3c4d"
+    );
+    let mut known = None;
+    while let Some(event) = rx.recv().await {
+        if let AgentEvent::Citations { refs } = event {
+            known = Some(refs[0].known);
+        }
+    }
+    assert_eq!(known, Some(true), "a ref from an earlier run is known");
 }

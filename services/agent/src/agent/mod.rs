@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conversation::{Block, Message, Role, Usage};
 use crate::events::{AgentEvent, ErrorKind, RunEnd, StatusKind, ToolStatus};
+use crate::evidence::{self, RefMap};
 use crate::model::{Model, ModelError, ModelRequest, ModelTurn};
 use crate::prompt::{Persona, system_prompt};
 use crate::tools::{CallContext, ToolProvider, ToolSpec};
@@ -58,6 +59,9 @@ pub struct RunInput {
     pub timezone: TimeZone,
     /// Sent with every tool call of the run.
     pub context: CallContext,
+    /// The refs the chat's tools returned before this run (its citable evidence); this run's
+    /// tool results add to them.
+    pub known_refs: RefMap,
 }
 
 /// Where a run's events go (the SSE response and the session transcript).
@@ -95,10 +99,20 @@ impl Agent {
         let started = Instant::now();
         let deadline = started + self.limits.max_wall_time;
         let mut usage = Usage::default();
+        let started_at = history.len();
         history.push(Message::user_text(input.text.clone()));
+        let mut known = input.known_refs.clone();
         let end = self
-            .run_inner(history, &input, events, cancel, deadline, &mut usage)
+            .run_inner(
+                history, &input, events, cancel, deadline, &mut usage, &mut known,
+            )
             .await;
+        if end == RunEnd::EndTurn {
+            let items = follow_ups(&history[started_at..], &input.text);
+            if !items.is_empty() {
+                let _ = events.send(AgentEvent::Suggestions { items });
+            }
+        }
         if history.last().is_some_and(|m| m.role == Role::User) {
             let note = match end {
                 RunEnd::Stopped => "[stopped by the user]",
@@ -121,6 +135,7 @@ impl Agent {
         end
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_inner(
         &self,
         history: &mut Vec<Message>,
@@ -129,6 +144,7 @@ impl Agent {
         cancel: &CancellationToken,
         deadline: Instant,
         usage: &mut Usage,
+        known: &mut RefMap,
     ) -> RunEnd {
         // The listing is awaited like everything else in a run: Stop and the wall-time limit end
         // it, however long the server takes.
@@ -188,6 +204,23 @@ impl Agent {
                 }
             };
             usage.add(turn.usage);
+            // The turn's text is complete: check what it cites against the chat's evidence.
+            let said: String = turn
+                .content
+                .iter()
+                .filter_map(|block| match block {
+                    Block::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let refs = evidence::check(&said, known);
+            if !refs.is_empty() {
+                let unknown = refs.iter().filter(|c| !c.known).count();
+                if unknown > 0 {
+                    tracing::warn!(unknown, "the model cited refs no tool returned");
+                }
+                let _ = events.send(AgentEvent::Citations { refs });
+            }
             let uses: Vec<(String, String, Value)> = turn
                 .content
                 .iter()
@@ -222,9 +255,20 @@ impl Agent {
                 ));
                 return self.limit(events, format!("total tokens ({})", usage.total_tokens));
             }
-            let (results, interrupted) = self
-                .run_tools(&uses, &input.context, events, cancel, deadline)
+            // A ref the model passes as an event id is the full id the tool needs (the history
+            // keeps what the model asked).
+            let calls: Vec<(String, String, Value)> = uses
+                .iter()
+                .map(|(id, name, input)| {
+                    let mut input = input.clone();
+                    evidence::substitute_event_id(&mut input, known);
+                    (id.clone(), name.clone(), input)
+                })
+                .collect();
+            let (results, interrupted, found) = self
+                .run_tools(&calls, &input.context, events, cancel, deadline)
                 .await;
+            known.extend(found);
             history.push(Message {
                 role: Role::User,
                 content: results,
@@ -329,7 +373,7 @@ impl Agent {
     }
 
     /// Runs one turn's tool calls concurrently (bounded). Returns the tool results in the order
-    /// of the uses, and why the calls were interrupted, if they were.
+    /// of the uses, why the calls were interrupted, if they were, and the refs they returned.
     async fn run_tools(
         &self,
         uses: &[(String, String, Value)],
@@ -337,8 +381,8 @@ impl Agent {
         events: &EventSink,
         cancel: &CancellationToken,
         deadline: Instant,
-    ) -> (Vec<Block>, Option<RunEnd>) {
-        let finished: Mutex<HashMap<String, Block>> = Mutex::new(HashMap::new());
+    ) -> (Vec<Block>, Option<RunEnd>, RefMap) {
+        let finished: Mutex<HashMap<String, (Block, RefMap)>> = Mutex::new(HashMap::new());
         // Boxed futures in a Vec (not a lazy `map` over borrowed items): keeps the future
         // `Send` for every lifetime, which `tokio::spawn` in the API needs.
         let calls: Vec<BoxFuture<'_, ()>> = uses
@@ -366,30 +410,36 @@ impl Agent {
             _ = calls => None,
         };
         let mut finished = finished.into_inner().unwrap_or_default();
+        let mut found = RefMap::new();
         let reason = match interrupted {
             Some(RunEnd::Stopped) => "cancelled by the user",
             _ => "cancelled: the run's time limit was reached",
         };
         let results = uses
             .iter()
-            .map(|(id, name, _)| {
-                finished.remove(id).unwrap_or_else(|| {
+            .map(|(id, name, _)| match finished.remove(id) {
+                Some((block, refs)) => {
+                    found.extend(refs);
+                    block
+                }
+                None => {
                     let _ = events.send(AgentEvent::ToolEnd {
                         id: id.clone(),
                         name: name.clone(),
                         status: ToolStatus::Cancelled,
                         duration_ms: 0,
                         output: reason.into(),
+                        refs: RefMap::new(),
                     });
                     Block::ToolResult {
                         id: id.clone(),
                         text: reason.into(),
                         is_error: true,
                     }
-                })
+                }
             })
             .collect();
-        (results, interrupted)
+        (results, interrupted, found)
     }
 
     async fn run_tool(
@@ -399,7 +449,7 @@ impl Agent {
         input: Value,
         context: &CallContext,
         events: &EventSink,
-    ) -> Block {
+    ) -> (Block, RefMap) {
         let _ = events.send(AgentEvent::ToolStart {
             id: id.into(),
             name: name.into(),
@@ -408,18 +458,29 @@ impl Agent {
         let started = Instant::now();
         let call = self.tools.call_tool(name, input, context);
         let outcome = tokio::time::timeout(self.limits.tool_timeout, call).await;
-        let (text, is_error) = match outcome {
-            Ok(Ok(output)) => (output.text, output.is_error),
-            Ok(Err(error)) => (error.to_string(), true),
+        let (text, is_error, refs) = match outcome {
+            Ok(Ok(output)) => (output.text, output.is_error, output.refs),
+            Ok(Err(error)) => (error.to_string(), true, RefMap::new()),
             Err(_) => (
                 format!(
                     "the tool did not answer within {} s",
                     self.limits.tool_timeout.as_secs()
                 ),
                 true,
+                RefMap::new(),
             ),
         };
+        let capped = text.len() > self.limits.max_tool_output_bytes;
         let text = cap_text(text, self.limits.max_tool_output_bytes);
+        // A cut result may have lost some of its events: only refs the model can still read
+        // are evidence.
+        let refs = if capped {
+            refs.into_iter()
+                .filter(|(r, _)| text.contains(r.as_str()))
+                .collect()
+        } else {
+            refs
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             tool = name,
@@ -438,12 +499,16 @@ impl Agent {
             },
             duration_ms,
             output: text.clone(),
+            refs: refs.clone(),
         });
-        Block::ToolResult {
-            id: id.into(),
-            text,
-            is_error,
-        }
+        (
+            Block::ToolResult {
+                id: id.into(),
+                text,
+                is_error,
+            },
+            refs,
+        )
     }
 
     fn limit(&self, events: &EventSink, which: String) -> RunEnd {
@@ -454,6 +519,28 @@ impl Agent {
         );
         RunEnd::Limit
     }
+}
+
+/// The follow-up suggestions of a finished run: from the tool answers of `exchange` (the run's
+/// part of the history), in the language of `question`.
+fn follow_ups(exchange: &[Message], question: &str) -> Vec<crate::suggestions::Suggestion> {
+    let results: Vec<crate::observed::Observed> = exchange
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|block| match block {
+            Block::ToolResult {
+                text,
+                is_error: false,
+                ..
+            } => crate::observed::read(text),
+            _ => None,
+        })
+        .collect();
+    crate::suggestions::suggest(
+        &results,
+        crate::suggestions::is_japanese(question),
+        question,
+    )
 }
 
 fn wall_time_text(limit: Duration) -> String {

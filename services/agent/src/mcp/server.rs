@@ -306,6 +306,11 @@ impl McpServer {
                 Ok(ToolOutput {
                     text,
                     is_error: result.is_error == Some(true),
+                    refs: result
+                        .meta
+                        .as_ref()
+                        .map(|meta| crate::evidence::refs_from_meta(meta))
+                        .unwrap_or_default(),
                 })
             }
             Err(ServiceError::McpError(error)) => Err(ToolError::Rejected {

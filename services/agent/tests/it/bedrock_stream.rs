@@ -171,6 +171,7 @@ async fn the_loop_retries_throttling_visibly_then_runs_tools_over_bedrock() {
         now: jiff::Timestamp::now(),
         timezone: jiff::tz::TimeZone::UTC,
         context: Default::default(),
+        known_refs: Default::default(),
     };
     let end = agent
         .run(&mut history, input, &tx, &CancellationToken::new())

@@ -309,6 +309,9 @@ async fn page_and_assets_are_served_with_a_strict_policy() {
     for asset in [
         "app.js",
         "i18n.js",
+        "evidence.js",
+        "chart.js",
+        "results.js",
         "style.css",
         "vendor/markdown-it.min.js",
         "vendor/purify.min.js",

@@ -385,3 +385,131 @@ async fn the_history_bound_keeps_the_newest_exchanges() {
     assert_eq!(view.messages.len(), 12);
     moto.stop().await;
 }
+
+#[tokio::test]
+async fn evidence_citations_and_suggestions_are_stored_with_the_chat() {
+    use agent::events::{AgentEvent, ToolStatus};
+    use agent::evidence::{RefMap, check};
+    use agent::suggestions::Suggestion;
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let table = table(&moto).await;
+    let store = |_| {
+        DynamoStore::new(
+            moto.client(),
+            &table,
+            SessionLimits::default(),
+            LeaseSettings::default(),
+        )
+    };
+    let (here, there) = (store(1), store(2));
+    let id = here
+        .create("alice", IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let (_, ticket) = here.begin_run("alice", &id, "who?").await.unwrap();
+    let refs = RefMap::from([("1a2b3c4d".to_owned(), "full-event-id".to_owned())]);
+    let said = "alice did it [ev:1a2b3c4d], not bob [ev:deadbeef].";
+    let suggestion = Suggestion {
+        label: "alice ±1 h".into(),
+        question: "What else did alice do?".into(),
+    };
+    for event in [
+        AgentEvent::ToolStart {
+            id: "t1".into(),
+            name: "lookup_events".into(),
+            input: json!({}),
+        },
+        AgentEvent::ToolEnd {
+            id: "t1".into(),
+            name: "lookup_events".into(),
+            status: ToolStatus::Ok,
+            duration_ms: 1,
+            output: "{}".into(),
+            refs: refs.clone(),
+        },
+        AgentEvent::Text { delta: said.into() },
+        AgentEvent::Citations {
+            refs: check(said, &refs),
+        },
+        AgentEvent::Suggestions {
+            items: vec![suggestion.clone()],
+        },
+    ] {
+        here.apply("alice", &id, ticket.run, &event).await;
+    }
+    here.finish_run(
+        "alice",
+        &id,
+        ticket.run,
+        vec![
+            agent::conversation::Message::user_text("who?"),
+            agent::conversation::Message::assistant_text(said),
+        ],
+    )
+    .await;
+    // Another task reads it back: the refs, the marks and the suggestions.
+    let view = there.view("alice", &id).await.unwrap();
+    assert_eq!(agent::transcript::known_refs(&view.messages), refs);
+    let answer = serde_json::to_value(&view.messages[1]).unwrap();
+    assert_eq!(
+        answer["parts"][1]["citations"],
+        json!([{"ref": "1a2b3c4d", "event_id": "full-event-id", "known": true},
+               {"ref": "deadbeef", "event_id": null, "known": false}])
+    );
+    assert_eq!(
+        answer["tools"][0]["refs"],
+        json!({"1a2b3c4d": "full-event-id"})
+    );
+    assert_eq!(
+        answer["suggestions"],
+        json!([{"label": "alice ±1 h", "question": "What else did alice do?"}])
+    );
+    // Not another owner's.
+    let theirs = there.view("mallory", &id).await.unwrap();
+    assert!(agent::transcript::known_refs(&theirs.messages).is_empty());
+    moto.stop().await;
+}
+
+#[tokio::test]
+async fn a_citation_made_on_one_task_opens_on_another() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let table = table(&moto).await;
+    let mcp = spawn_mcp().await;
+    let a = Task::spawn(&moto, &table, &mcp.url, &[]).await;
+    let b = Task::spawn(&moto, &table, &mcp.url, &[]).await;
+    let (cookie, events) = a.ask(None, "who deleted bob-old-logs?").await;
+    let cited: Vec<Value> = events
+        .iter()
+        .filter(|e| e.event == "citations")
+        .flat_map(|e| e.data["refs"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let known = cited
+        .iter()
+        .find(|c| c["known"] == true)
+        .unwrap_or_else(|| panic!("no known citation: {cited:?}\n{}", text_of(&events)));
+    let r = known["ref"].as_str().unwrap();
+    let opened = b
+        .http
+        .get(format!("{}/api/events/{r}", b.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let body: Value = opened.json().await.unwrap();
+    assert_eq!(body["event"]["eventID"], known["event_id"]);
+    // B's copy of the chat shows the same marks.
+    let view = b.session(&cookie).await;
+    let marks: Vec<Value> = view["messages"][1]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["citations"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(marks, cited);
+    moto.stop().await;
+}

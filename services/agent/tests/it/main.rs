@@ -10,6 +10,7 @@ mod bedrock_standin;
 mod bedrock_stream;
 mod chat_api;
 mod dynamo_store;
+mod evidence;
 mod hardening;
 mod helpers;
 mod mcp_client;

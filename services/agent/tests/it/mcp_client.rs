@@ -186,6 +186,7 @@ impl EventSource for Busy {
         Ok(Page {
             events,
             next_token: (to < self.total).then(|| to.to_string()),
+            ..Page::default()
         })
     }
 }
@@ -223,6 +224,7 @@ async fn ask(
         now: jiff::Timestamp::now(),
         timezone: jiff::tz::TimeZone::UTC,
         context: Default::default(),
+        known_refs: Default::default(),
     };
     let end = agent
         .run(&mut history, input, &tx, &CancellationToken::new())

@@ -21,15 +21,15 @@ use crate::helpers::*;
 const ALB_ARN: &str = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/chat/50dc6c495c0c9188";
 const KID: &str = "5d6e8f0a-1b2c-4d3e-9f80-a1b2c3d4e5f6";
 
-/// A load balancer's signing key and the key endpoint serving its public half.
-struct Alb {
+/// A load balancer's signing key (also used by the evidence tests' two users) and the key endpoint serving its public half.
+pub struct Alb {
     key: EcdsaKeyPair,
     endpoint: String,
     fetches: Arc<AtomicUsize>,
 }
 
 impl Alb {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         let der = key.public_key().as_der().unwrap();
         let body = STANDARD.encode(der.as_ref());
@@ -80,11 +80,11 @@ impl Alb {
         format!("{input}.{}", URL_SAFE.encode(signature.as_ref()))
     }
 
-    fn token(&self, claims: Value) -> String {
+    pub fn token(&self, claims: Value) -> String {
         self.token_signed_by(&self.key, header(ALB_ARN, KID), claims)
     }
 
-    fn sign_in(&self, allow: AllowList) -> SignIn {
+    pub fn sign_in(&self, allow: AllowList) -> SignIn {
         SignIn {
             verifier: Some(AlbVerifier::new(
                 ALB_ARN.into(),
@@ -106,7 +106,7 @@ fn in_secs(secs: i64) -> i64 {
     jiff::Timestamp::now().as_second() + secs
 }
 
-fn claims(sub: &str, email: &str) -> Value {
+pub fn claims(sub: &str, email: &str) -> Value {
     json!({"sub": sub, "email": email, "email_verified": "true", "exp": in_secs(120),
         "iss": "https://idp.example.com"})
 }

@@ -486,6 +486,8 @@ pub fn background(rng: &mut fastrand::Rng, anchor: Timestamp, count: usize) -> V
             error,
             resources: Vec::new(),
             console: actor.kind == Kind::IamUser && rng.u8(..100) < 15,
+            mfa: true,
+            from: None,
         });
     }
     calls

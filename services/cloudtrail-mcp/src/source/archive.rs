@@ -203,6 +203,10 @@ impl EventSource for LogArchive {
             ..Page::default()
         })
     }
+
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(Some(self.index.ids_for_ref(event_ref)))
+    }
 }
 
 #[cfg(test)]

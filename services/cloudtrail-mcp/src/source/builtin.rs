@@ -79,4 +79,8 @@ impl EventSource for SampleSource {
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
         self.archive().await.lookup(query).await
     }
+
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        self.archive().await.ids_for_ref(event_ref).await
+    }
 }

@@ -11,7 +11,7 @@
 //! are turned back into [`RawEvent`]s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
 
@@ -154,6 +154,7 @@ impl IndexBuilder {
             resources: self.resources,
             records: self.records.finish(),
             places: self.places,
+            refs: OnceLock::new(),
         };
         let mut entries = std::mem::take(&mut index.entries);
         // Unstable: no merge buffer as large as half the index. Equal keys are one event
@@ -177,6 +178,16 @@ pub struct Index {
     resources: Vec<ResourceSyms>,
     records: RecordStore,
     places: Vec<Place>,
+    /// Every event's reference as a number, with its position, sorted: built on the first
+    /// reference `get_event` resolves (most servers never need it, and it costs a hash per event).
+    refs: OnceLock<Vec<(u32, u32)>>,
+}
+
+/// An event reference as the number its 8 hex characters spell.
+fn ref_number(event_ref: &str) -> Option<u32> {
+    cloudtrail_contract::evidence::is_ref(event_ref)
+        .then(|| u32::from_str_radix(event_ref, 16).ok())
+        .flatten()
 }
 
 /// One page of index positions, and whether more match after it.
@@ -287,6 +298,34 @@ impl Index {
             });
         }
         Ok(events)
+    }
+
+    /// The ids of the events whose reference is `event_ref` (none for a string that is not a
+    /// reference).
+    pub fn ids_for_ref(&self, event_ref: &str) -> Vec<String> {
+        let Some(wanted) = ref_number(event_ref) else {
+            return Vec::new();
+        };
+        let refs = self.refs.get_or_init(|| {
+            let mut refs: Vec<(u32, u32)> = self
+                .entries
+                .iter()
+                .enumerate()
+                .filter_map(|(position, e)| {
+                    let number = ref_number(&cloudtrail_contract::event_ref(self.event_id(e)))?;
+                    Some((number, to_u32(position)))
+                })
+                .collect();
+            refs.sort_unstable();
+            refs
+        });
+        let first = refs.partition_point(|&(n, _)| n < wanted);
+        refs[first..]
+            .iter()
+            .take_while(|&&(n, _)| n == wanted)
+            .filter_map(|&(_, position)| self.entries.get(position as usize))
+            .map(|e| self.event_id(e).to_owned())
+            .collect()
     }
 
     fn wanted<'a>(&self, filter: Option<&'a Filter>) -> Wanted<'a> {
@@ -405,6 +444,32 @@ mod tests {
             events,
             vec![added[1].clone(), added[2].clone(), added[0].clone()]
         );
+    }
+
+    #[test]
+    fn references_resolve_to_every_event_that_has_them() {
+        let mut builder = IndexBuilder::default();
+        for i in 0..200 {
+            builder.add(
+                event(&format!("id-{i}"), i, "GetObject", None),
+                (None, None),
+            );
+        }
+        let index = builder.finish();
+        for i in [0, 57, 199] {
+            let id = format!("id-{i}");
+            assert_eq!(
+                index.ids_for_ref(&cloudtrail_contract::event_ref(&id)),
+                [id]
+            );
+        }
+        let unused = (0u32..)
+            .map(|n| format!("{n:08x}"))
+            .find(|r| (0..200).all(|i| cloudtrail_contract::event_ref(&format!("id-{i}")) != *r))
+            .unwrap();
+        assert!(index.ids_for_ref(&unused).is_empty());
+        assert!(index.ids_for_ref("id-1").is_empty(), "not a reference");
+        assert!(index.ids_for_ref("ABCDEF01").is_empty(), "not lowercase");
     }
 
     #[test]

@@ -212,4 +212,11 @@ pub trait EventSource: Send + Sync + 'static {
     async fn summarize(&self, _query: &SummaryQuery) -> Option<Result<Summarized, SourceError>> {
         None
     }
+    /// The full ids of every event whose reference ([`cloudtrail_contract::event_ref`]) is
+    /// `event_ref`, or `None` when this source cannot resolve references (LookupEvents filters
+    /// on whole ids only).
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let _ = event_ref;
+        Ok(None)
+    }
 }

@@ -4,8 +4,8 @@ use cloudtrail_contract::{EventAnswer, QueryUsage};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::ToolContext;
 use super::selection::{self, SelectionArgs};
+use super::{ToolContext, ToolOutput};
 use crate::error::ToolError;
 use crate::project::cut;
 use crate::source::{AttributeKey, Filter, Query};
@@ -14,7 +14,9 @@ pub use cloudtrail_contract::GetEventArgs;
 
 pub const NAME: &str = cloudtrail_contract::GET_EVENT;
 pub const DESCRIPTION: &str = "Get one CloudTrail event in full (the raw CloudTrail record, size-capped) \
-by its `event_id` (lookup_events gives ids with `detail: true`). Searches the last 90 days unless a window is given.";
+by its `event_id`: the full id, or the 8-character `ref` any tool answer gives for each event (the built-in \
+sample and log archives resolve refs; the LookupEvents API needs the full id, which lookup_events gives with \
+`detail: true`). Searches the last 90 days unless a window is given.";
 
 /// The window searched when none is given.
 const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 90);
@@ -27,12 +29,36 @@ const BULKY_FIELDS: [&str; 4] = [
     "serviceEventDetails",
 ];
 
+/// The full event id `given` names: itself, or the one event whose reference it is (when the
+/// source can resolve references).
+async fn full_id(ctx: &ToolContext, given: &str) -> Result<String, ToolError> {
+    if !cloudtrail_contract::evidence::is_ref(given) {
+        return Ok(given.to_owned());
+    }
+    match ctx.source.ids_for_ref(given).await? {
+        None => Err(ToolError::RefNotResolvable {
+            event_ref: given.to_owned(),
+            source_id: ctx.source.id().to_owned(),
+        }),
+        Some(ids) => match ids.as_slice() {
+            [] => Err(ToolError::RefNotFound(given.to_owned())),
+            [id] => Ok(id.clone()),
+            _ => Err(ToolError::RefAmbiguous {
+                event_ref: given.to_owned(),
+                count: ids.len(),
+            }),
+        },
+    }
+}
+
 /// Runs the tool and returns the answer as JSON text.
-pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolError> {
-    let id = args.event_id.trim();
-    if id.is_empty() {
+pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, ToolError> {
+    let given = args.event_id.trim();
+    if given.is_empty() {
         return Err(ToolError::Empty("event_id"));
     }
+    let id = full_id(ctx, given).await?;
+    let id = id.as_str();
     let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let source = ctx.source.as_ref();
     let now = ctx.now();
@@ -126,5 +152,5 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<String, ToolEr
         text = budget.render(&answer);
         chars /= 2;
     }
-    Ok(text)
+    Ok(ToolOutput::new(text, [id]))
 }

@@ -3,8 +3,8 @@
 
 use cloudtrail_contract::{DetailedEvents, Events, LookupAnswer, QueryUsage};
 
-use super::ToolContext;
 use super::selection::{self, SelectionArgs};
+use super::{ToolContext, ToolOutput};
 use crate::cursor::CursorState;
 use crate::error::ToolError;
 use crate::project::{CompactEvent, ProjectionOptions, project};
@@ -16,11 +16,12 @@ pub use cloudtrail_contract::LookupEventsArgs;
 pub const NAME: &str = cloudtrail_contract::LOOKUP_EVENTS;
 pub const DESCRIPTION: &str = "Look up AWS CloudTrail management events in a time window, newest first, \
 optionally filtered by ONE attribute (Username, EventName, EventSource, ResourceName, ResourceType, \
-ReadOnly, AccessKeyId or EventId). Returns a table: each event is a row of `columns` (event_time, \
+ReadOnly, AccessKeyId or EventId). Returns a table: each event is a row of `columns` (ref, event_time, \
 event_name, service, region, principal, source_ip, user_agent, read_only, error, resources, \
-request_parameters); region, principal, source_ip, user_agent and error are keys into the `regions`, \
-`principals`, `source_ips`, `user_agents` and `errors` dictionaries. `detail: true` returns whole event objects instead, with event ids (for \
-get_event) and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. \
+request_parameters); `ref` is the event's short reference, to cite it by or to pass to get_event; \
+request_parameters is null when they only name the row's resources; region, principal, source_ip, user_agent and error are keys into the `regions`, \
+`principals`, `source_ips`, `user_agents` and `errors` dictionaries. `detail: true` returns whole event objects instead, with full event ids \
+and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. \
 Answers fit the server's byte limit or a smaller `max_bytes` (older events of the page are then left out and \
 `truncated` is true). Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \
 `yesterday` (midnight in `timezone`), or `24h ago`/`7d ago`. Use summarize_activity first for broad questions.";
@@ -40,7 +41,7 @@ fn events_of(events: &[CompactEvent], detail: bool) -> Events {
 }
 
 /// Runs the tool and returns the answer as JSON text.
-pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, ToolError> {
+pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput, ToolError> {
     let max = selection::ranged("max_results", args.max_results, DEFAULT_MAX, 1, MAX_MAX)?;
     let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let selection_args = SelectionArgs {
@@ -141,5 +142,8 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<String, To
         ));
         text = budget.render(&answer);
     }
-    Ok(text)
+    Ok(ToolOutput::new(
+        text,
+        events.iter().map(|e| e.event_id.as_str()),
+    ))
 }

@@ -16,11 +16,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudtrail_contract::evidence::{REFS_META_KEY, RefMap, refs_to_meta};
 use jiff::Timestamp;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    JsonObject, ListToolsResult, MetaObject, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{MaybeSendFuture, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -74,6 +75,26 @@ impl ToolContext {
     pub fn now(&self) -> Timestamp {
         let now = Timestamp::now();
         Timestamp::from_second(now.as_second()).unwrap_or(now)
+    }
+}
+
+/// What a tool answers: the JSON text the model reads, and the full id of every event the text
+/// names by reference, which travels in the result's `_meta` (the model never reads it, and the
+/// text's byte budget does not pay for the ids).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub refs: RefMap,
+}
+
+impl ToolOutput {
+    /// An answer and the events it names, `(event id)`s to map by their reference.
+    pub fn new<'a>(text: String, event_ids: impl IntoIterator<Item = &'a str>) -> Self {
+        let refs = event_ids
+            .into_iter()
+            .map(|id| (cloudtrail_contract::event_ref(id), id.to_owned()))
+            .collect();
+        Self { text, refs }
     }
 }
 
@@ -202,7 +223,13 @@ impl CloudTrailServer {
             _ => unreachable!("every listed tool is dispatched"),
         };
         Ok(match outcome {
-            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+            Ok(output) => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+                let mut meta = JsonObject::new();
+                meta.insert(REFS_META_KEY.to_owned(), refs_to_meta(&output.refs));
+                result.meta = Some(MetaObject::from(meta));
+                result
+            }
             Err(error) => {
                 tracing::info!(tool = name, error = %error, "tool call failed");
                 CallToolResult::error(vec![ContentBlock::text(tool_error_text(&error))])

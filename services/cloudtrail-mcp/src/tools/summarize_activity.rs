@@ -10,13 +10,16 @@
 use cloudtrail_contract::{ActivitySummary, QueryUsage};
 use tokio::time::Instant;
 
+use serde_json::Value;
+
 use super::selection::{self, Selection, SelectionArgs};
-use super::{Budget, ToolContext};
+use super::{Budget, ToolContext, ToolOutput};
 use crate::cursor::{CursorError, CursorState};
 use crate::error::ToolError;
-use crate::project::{ProjectionOptions, project};
+use crate::project::{ProjectionOptions, project_record};
 use crate::source::{Query, Summarized, SummaryQuery};
-use crate::summary::Aggregator;
+use crate::summary::{Aggregator, Finished};
+use crate::timeline;
 
 pub use cloudtrail_contract::SummarizeActivityArgs;
 
@@ -24,7 +27,11 @@ pub const NAME: &str = cloudtrail_contract::SUMMARIZE_ACTIVITY;
 pub const DESCRIPTION: &str = "Summarize AWS CloudTrail activity in a time window, optionally filtered by ONE \
 attribute (e.g. attribute_key Username + attribute_value alice). Counts every event of the window: counts by \
 service, action, error code, principal, region and source IP, read vs write totals, first/last seen, top \
-resources, and the write (non-read-only) actions and failed calls with their times (lists capped, counts exact). \
+resources, and the write (non-read-only) actions and failed calls with their times (lists capped, counts exact), \
+a `timeline` of read/write/failed calls in buckets sized to the window, and `highlights` the server found (root \
+activity, console sign-in without MFA, bursts of denied calls, new source IPs or user agents, access keys \
+created, IAM policy changes, deletions, CloudTrail tampering), each with the `ref`s of its events. Every listed \
+event has a `ref` to cite it by or to open with get_event. \
 If the window holds more than `max_events` or the scan reaches the server's time limit, `hit_cap` is true and \
 the counts are lower bounds. Best first call for \"what did X do\", \"how many\" or \"what failed\" questions. \
 Times as in lookup_events.";
@@ -42,7 +49,7 @@ enum Stop {
 }
 
 /// Runs the tool and returns the answer as JSON text.
-pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<String, ToolError> {
+pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolOutput, ToolError> {
     let cap = selection::ranged(
         "max_events",
         args.max_events,
@@ -95,14 +102,16 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         })
         .await;
     if let Some(outcome) = pushed {
-        return Ok(fit(pushed_down(ctx, &selection, outcome?, options), budget));
+        let mut finished = pushed_down(ctx, &selection, outcome?, options);
+        let text = fit(&mut finished.summary, budget);
+        return Ok(ToolOutput::new(text, finished.cited_ids()));
     }
     if resume.is_some() {
         // Only a source that summarizes by itself issues summary cursors.
         return Err(ToolError::Cursor(CursorError::Invalid));
     }
     let deadline = Instant::now() + ctx.settings.summary_scan_time;
-    let mut aggregator = Aggregator::default();
+    let mut aggregator = Aggregator::new(selection.start, selection.end);
     let mut scanned = 0;
     let mut next_token = None;
     let stop = loop {
@@ -116,7 +125,10 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
         };
         let page = source.lookup(&query).await?;
         for event in &page.events {
-            aggregator.add(&project(event, options));
+            // Parsed once for the projection and for what the highlights read beyond it.
+            let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);
+            let compact = project_record(event, &record, options);
+            aggregator.add(event.event_time, &compact, &record);
         }
         scanned += page.events.len();
         next_token = page.next_token;
@@ -130,12 +142,14 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
             break Some(Stop::TimeLimit(ctx.settings.summary_scan_time.as_secs()));
         }
     };
-    let mut answer = aggregator.finish(
+    let mut finished = aggregator.finish(
         selection::window(selection.start, selection.end),
         selection.filter,
     );
+    let answer = &mut finished.summary;
     if let Some(stop) = stop {
         answer.hit_cap = true;
+        let highlights_note = answer.note.take();
         answer.note = Some(match stop {
             Stop::MaxEvents(cap) => format!(
                 "the window holds more than max_events ({cap}) events: the counts cover the newest {scanned} and are lower bounds; narrow the window or filter for exact counts"
@@ -148,22 +162,30 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<Strin
                     .unwrap_or("the end of the window")
             ),
         });
+        if let (Some(note), Some(more)) = (answer.note.as_mut(), highlights_note) {
+            note.push_str("; ");
+            note.push_str(&more);
+        }
     }
-    Ok(fit(answer, budget))
+    let text = fit(&mut finished.summary, budget);
+    Ok(ToolOutput::new(text, finished.cited_ids()))
 }
 
-/// The answer from a source's own aggregates (exact: the engine counted every event), or a
-/// "still running" answer whose cursor collects them.
+/// The answer from a source's own aggregates (exact: the engine counted every event, the
+/// timeline too since its bucket is one of the grouping keys), or a "still running" answer
+/// whose cursor collects them. Highlights are not computed on this path: they need every event
+/// of the window, which the engine does not send (the note says so).
 fn pushed_down(
     ctx: &ToolContext,
     selection: &Selection,
     outcome: Summarized,
     options: ProjectionOptions,
-) -> ActivitySummary {
+) -> Finished {
     let window = selection::window(selection.start, selection.end);
+    let aggregator = Aggregator::new(selection.start, selection.end);
     match outcome {
         Summarized::Done(aggregates, usage) => {
-            let mut aggregator = Aggregator::default();
+            let mut aggregator = aggregator;
             for group in &aggregates.groups {
                 aggregator.add_group(group, options.redact_source_ip);
             }
@@ -171,14 +193,18 @@ fn pushed_down(
                 aggregator.add_resource(name, *count);
             }
             for event in &aggregates.latest {
-                aggregator.list(&project(event, options));
+                let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);
+                aggregator.list(&project_record(event, &record, options));
             }
-            let mut answer = aggregator.finish(window, selection.filter.clone());
+            let mut finished = aggregator.finish(window, selection.filter.clone());
+            let answer = &mut finished.summary;
             answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, false));
-            answer
+            answer.note = Some(HIGHLIGHTS_NOT_COMPUTED.to_owned());
+            finished
         }
         Summarized::Running { token, usage } => {
-            let mut answer = Aggregator::default().finish(window, selection.filter.clone());
+            let mut finished = aggregator.finish(window, selection.filter.clone());
+            let answer = &mut finished.summary;
             answer.hit_cap = true;
             answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, true));
             answer.note = Some("the summary query is still running: call summarize_activity again with only `cursor` set to `next_cursor` to collect it (the query is not run again); nothing is counted yet".to_owned());
@@ -190,23 +216,28 @@ fn pushed_down(
                 next_token: token,
                 scope: selection.scope.clone(),
             }));
-            answer
+            finished
         }
     }
 }
 
+/// The note of a summary the source computed itself.
+pub const HIGHLIGHTS_NOT_COMPUTED: &str = "highlights are not computed on the Athena source (the query engine counts the events but does not send each one); `highlights` is empty: look at write_actions and failures, or use lookup_events with a filter";
+
 /// The answer as JSON within `budget`: the event lists are halved first (the longest of the two
-/// each time), then the ranked lists; the counts are never touched.
-fn fit(mut answer: ActivitySummary, budget: Budget) -> String {
+/// each time), then the highlights, then the ranked lists, and last the timeline is coarsened
+/// (buckets twice as long); the counts are never touched.
+fn fit(answer: &mut ActivitySummary, budget: Budget) -> String {
     let mut text = budget.render(&answer);
-    while !budget.fits(&text) && shorten(&mut answer) {
+    while !budget.fits(&text) && shorten(answer) {
         answer.truncated = true;
         text = budget.render(&answer);
     }
     text
 }
 
-/// Halves the longest shortenable list; false when every list is empty.
+/// Halves the longest shortenable list, or coarsens the timeline; false when nothing is left
+/// to shorten.
 fn shorten(answer: &mut ActivitySummary) -> bool {
     if !answer.write_actions.is_empty() || !answer.failures.is_empty() {
         let (list, omitted) = if answer.write_actions.len() >= answer.failures.len() {
@@ -217,6 +248,11 @@ fn shorten(answer: &mut ActivitySummary) -> bool {
         let keep = list.len() / 2;
         *omitted += (list.len() - keep) as u64;
         list.truncate(keep);
+        return true;
+    }
+    if !answer.highlights.is_empty() {
+        let keep = answer.highlights.len() / 2;
+        answer.highlights.truncate(keep);
         return true;
     }
     let ranked = [
@@ -231,6 +267,10 @@ fn shorten(answer: &mut ActivitySummary) -> bool {
     match ranked.into_iter().max_by_key(|list| list.len()) {
         Some(list) if !list.is_empty() => {
             list.truncate(list.len() / 2);
+            true
+        }
+        _ if answer.timeline.buckets.len() > 1 => {
+            answer.timeline = timeline::coarsen(&answer.timeline);
             true
         }
         _ => false,
@@ -336,7 +376,8 @@ mod tests {
             },
             Duration::from_secs(60),
         );
-        let text = run(&ctx, args(Some(32_768))).await.unwrap();
+        let output = run(&ctx, args(Some(32_768))).await.unwrap();
+        let text = output.text;
         assert!(text.len() <= 32_768, "{} bytes", text.len());
         let s: ActivitySummary = serde_json::from_str(&text).unwrap();
         assert_eq!(s.scanned, 2_715);
@@ -371,7 +412,7 @@ mod tests {
             Duration::from_secs(10),
         );
         let s: ActivitySummary =
-            serde_json::from_str(&run(&ctx, args(None)).await.unwrap()).unwrap();
+            serde_json::from_str(&run(&ctx, args(None)).await.unwrap().text).unwrap();
         assert!(s.hit_cap);
         assert_eq!(s.scanned, 20 * 50);
         let note = s.note.unwrap();
@@ -381,7 +422,7 @@ mod tests {
         );
         let mut capped = args(None);
         capped.max_events = Some(120);
-        let s: Value = serde_json::from_str(&run(&ctx, capped).await.unwrap()).unwrap();
+        let s: Value = serde_json::from_str(&run(&ctx, capped).await.unwrap().text).unwrap();
         assert_eq!(
             (s["scanned"].clone(), s["hit_cap"].clone()),
             (json!(120), json!(true))
@@ -399,7 +440,8 @@ mod tests {
             Duration::from_secs(60),
         );
         for max_bytes in [4_096, 8_192, 32_768] {
-            let text = run(&ctx, args(Some(max_bytes))).await.unwrap();
+            let output = run(&ctx, args(Some(max_bytes))).await.unwrap();
+            let text = output.text;
             assert!(
                 text.len() <= max_bytes as usize,
                 "{} > {max_bytes}",
@@ -408,6 +450,27 @@ mod tests {
             let s: ActivitySummary = serde_json::from_str(&text).unwrap();
             assert!(s.truncated);
             assert_eq!(s.scanned, 3_000, "counts are never shortened");
+            let buckets = &s.timeline.buckets;
+            assert_eq!(
+                buckets.iter().map(|b| b.read + b.write).sum::<u64>(),
+                3_000,
+                "coarsening keeps every call"
+            );
+            // The `_meta` map names exactly the events the shortened answer still cites.
+            let cited: std::collections::BTreeSet<&String> = s
+                .write_actions
+                .iter()
+                .chain(&s.failures)
+                .map(|l| &l.event_ref)
+                .chain(s.highlights.iter().flat_map(|h| &h.refs))
+                .collect();
+            assert_eq!(
+                output
+                    .refs
+                    .keys()
+                    .collect::<std::collections::BTreeSet<_>>(),
+                cited
+            );
         }
         let e = run(&ctx, args(Some(10))).await.unwrap_err().to_string();
         assert!(e.contains("`max_bytes` must be between 4096"), "{e}");

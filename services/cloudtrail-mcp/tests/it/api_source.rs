@@ -283,7 +283,7 @@ async fn aws_errors_become_clear_source_errors() {
 #[tokio::test]
 async fn tools_over_the_api_report_aws_failures_as_tool_errors() {
     let t = jiff::Timestamp::now().as_second();
-    let (_, sdk) = stand_in(vec![(
+    let (seen, sdk) = stand_in(vec![(
         200,
         json!({"Events": [event("e1", t - 5, "alice")]}),
     )])
@@ -301,6 +301,20 @@ async fn tools_over_the_api_report_aws_failures_as_tool_errors() {
     let events = expand(&page);
     assert_eq!(events[0]["principal"]["name"], json!("alice"));
     assert_eq!(events[0]["service"], json!("s3"));
+    // The API filters on whole event ids only: a reference is refused with what to pass instead,
+    // before any request.
+    let requests = seen.seen.lock().unwrap().len();
+    let (is_error, text) = call(
+        &mcp,
+        "get_event",
+        json!({"event_id": cloudtrail_contract::event_ref("e1")}),
+    )
+    .await;
+    assert!(
+        is_error && text.contains("is an event reference") && text.contains("full event id"),
+        "{text}"
+    );
+    assert_eq!(seen.seen.lock().unwrap().len(), requests);
     // LookupEvents keeps 90 days: older windows are refused before any request.
     let (is_error, text) = call(&mcp, "lookup_events", json!({"start_time": "120d ago"})).await;
     assert!(is_error && text.contains("90 days"), "{text}");

@@ -19,7 +19,10 @@ use cloudtrail_mcp::source::{EventSource, Query};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use crate::helpers::{Client, call, call_ok, client, spawn_source};
+use cloudtrail_contract::RefMap;
+use cloudtrail_contract::evidence::refs_from_meta;
+
+use crate::helpers::{Client, call, call_ok, call_result, client, spawn_source, text_of};
 
 const OTHER_ACCOUNT: &str = "210987654321";
 
@@ -135,14 +138,51 @@ fn comparable(mut answer: Value) -> Value {
     answer
 }
 
+/// A successful answer and its `_meta` reference map.
+async fn answer(client: &Client, tool: &str, arguments: Value) -> (Value, RefMap) {
+    let result = call_result(client, tool, arguments).await;
+    let text = text_of(&result);
+    assert_ne!(result.is_error, Some(true), "{tool}: {text}");
+    let refs = result
+        .meta
+        .as_ref()
+        .map(|m| refs_from_meta(m))
+        .unwrap_or_default();
+    (serde_json::from_str(&text).unwrap(), refs)
+}
+
 /// Every page of a lookup, each compared (events, count, whether a next page exists) between
 /// the two sources; returns the events.
 async fn same_pages(archive: &Client, athena: &Client, first: Value) -> Vec<Value> {
     let mut args = (first.clone(), first);
     let mut events = Vec::new();
     for _ in 0..50 {
-        let a = call_ok(archive, "lookup_events", args.0.clone()).await;
-        let b = call_ok(athena, "lookup_events", args.1.clone()).await;
+        let (a, a_refs) = answer(archive, "lookup_events", args.0.clone()).await;
+        let (b, b_refs) = answer(athena, "lookup_events", args.1.clone()).await;
+        // Every event of the page has its ref in `_meta`, the same on both sources.
+        let only = |x: &RefMap, y: &RefMap| -> Vec<(String, String)> {
+            x.iter()
+                .filter(|(k, v)| y.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        assert!(
+            a_refs == b_refs,
+            "archive only {:?}, athena only {:?}: {args:?}",
+            only(&a_refs, &b_refs),
+            only(&b_refs, &a_refs)
+        );
+        for e in a["events"].as_array().into_iter().flatten() {
+            let id = e["event_id"].as_str().unwrap();
+            assert_eq!(
+                e["ref"].as_str(),
+                Some(cloudtrail_contract::event_ref(id).as_str())
+            );
+            assert_eq!(
+                b_refs.get(e["ref"].as_str().unwrap()).map(String::as_str),
+                Some(id)
+            );
+        }
         let usage = &b["usage"];
         assert_eq!(usage["queries"], json!(1), "{b}");
         assert!(usage["data_scanned_bytes"].as_u64().unwrap() > 0, "{b}");
@@ -207,7 +247,12 @@ async fn archive_and_athena_give_the_same_events_summaries_and_pages() {
         records.len(),
         "the archive drops duplicate deliveries"
     );
-    let settings = ToolSettings::default();
+    // Room for whole pages: Athena's answers carry `usage` too, so under one byte budget the two
+    // sources may cut a page one event apart (the cut is the budget's, not the source's).
+    let settings = ToolSettings {
+        max_response_bytes: 1_000_000,
+        ..ToolSettings::default()
+    };
     let archive_app = spawn_source(Arc::new(archive_source), settings.clone()).await;
     let athena_app = spawn_source(athena(&stand_in, Duration::from_secs(60)).await, settings).await;
     let (archive, athena) = (client(&archive_app).await, client(&athena_app).await);
@@ -274,10 +319,46 @@ async fn archive_and_athena_give_the_same_events_summaries_and_pages() {
         args.as_object_mut()
             .unwrap()
             .extend(filter.as_object().unwrap().clone());
-        let a = call_ok(&archive, "summarize_activity", args.clone()).await;
-        let b = call_ok(&athena, "summarize_activity", args.clone()).await;
+        let (mut a, a_refs) = answer(&archive, "summarize_activity", args.clone()).await;
+        let (mut b, b_refs) = answer(&athena, "summarize_activity", args.clone()).await;
         assert_eq!(b["usage"]["queries"], json!(1), "{b}");
         assert!(a["scanned"].as_u64().unwrap() > 0, "{a}");
+        // The timeline is compared with everything else below; it counts every event.
+        let in_buckets: u64 = b["timeline"]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["read"].as_u64().unwrap() + k["write"].as_u64().unwrap())
+            .sum();
+        assert_eq!(in_buckets, b["scanned"].as_u64().unwrap(), "{b}");
+        assert!(b["timeline"]["buckets"].as_array().unwrap().len() > 1);
+        // Highlights are the archive's alone; Athena says it did not compute them.
+        assert_eq!(b["highlights"], json!([]), "{b}");
+        assert!(
+            b["note"]
+                .as_str()
+                .unwrap()
+                .contains("highlights are not computed on the Athena source"),
+            "{b}"
+        );
+        // Every listed line's ref is in `_meta` with the id the archive gives it, and
+        // `_meta` names nothing else.
+        let lines: Vec<&str> = ["write_actions", "failures"]
+            .iter()
+            .flat_map(|list| b[*list].as_array().unwrap())
+            .map(|line| line["ref"].as_str().unwrap())
+            .collect();
+        assert!(!lines.is_empty(), "{b}");
+        for r in &lines {
+            assert_eq!(b_refs.get(*r), a_refs.get(*r), "{r}");
+            assert!(b_refs.contains_key(*r), "{r}");
+        }
+        assert!(b_refs.keys().all(|r| lines.contains(&r.as_str())));
+        for o in [&mut a, &mut b] {
+            let o = o.as_object_mut().unwrap();
+            o.remove("highlights");
+            o.remove("note");
+        }
         assert_eq!(comparable(a), comparable(b), "{args}");
     }
 
@@ -310,6 +391,27 @@ async fn archive_and_athena_give_the_same_events_summaries_and_pages() {
         }
     }
     assert_eq!(b["usage"]["queries"], json!(1));
+
+    // The compact table: the `ref` column and `_meta` map, the same on both sources.
+    let table = json!({"start_time": start, "end_time": end, "max_results": 40});
+    let (a, a_refs) = answer(&archive, "lookup_events", table.clone()).await;
+    let (b, b_refs) = answer(&athena, "lookup_events", table).await;
+    assert_eq!(comparable(a), comparable(b));
+    assert_eq!(a_refs.len(), 40);
+    assert_eq!(a_refs, b_refs);
+
+    // get_event by ref: the archive resolves it; Athena asks for the full id (a tool error).
+    let short = cloudtrail_contract::event_ref(one);
+    let a = call_ok(
+        &archive,
+        "get_event",
+        json!({"event_id": short, "start_time": start}),
+    )
+    .await;
+    assert_eq!(a["event"]["eventID"], json!(one));
+    let (is_error, text) = call(&athena, "get_event", json!({"event_id": short})).await;
+    assert!(is_error, "{text}");
+    assert!(text.contains("pass the full event id"), "{text}");
 
     // Every query the stand-in ran carried its partition predicates as parameters.
     let stats = stand_in.stats().await;

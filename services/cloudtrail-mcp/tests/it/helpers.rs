@@ -60,12 +60,27 @@ pub fn args(value: Value) -> JsonObject {
     }
 }
 
-/// Calls a tool and returns (is_error, text).
-pub async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, String) {
-    let result: CallToolResult = client
+/// Calls a tool and returns its whole result (`_meta` included).
+pub async fn call_result(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
         .await
-        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"));
+        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"))
+}
+
+/// The text of a result.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// Calls a tool and returns (is_error, text).
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, String) {
+    let result = call_result(client, tool, arguments).await;
     let text = result
         .content
         .iter()

@@ -8,6 +8,7 @@ mod api_source;
 mod athena_source;
 mod audit;
 mod connections;
+mod evidence;
 mod helpers;
 mod lambda_watch;
 mod mcp_errors;

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use cloudtrail_contract::{
-    ActionLine, ActivitySummary, CompactEvent, Count, Events, LookupAnswer, TooLarge,
+    ActionLine, ActivitySummary, CompactEvent, Count, Events, Highlight, LookupAnswer, TooLarge,
 };
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -440,6 +440,7 @@ fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
         Topic::Unresolved { description, verb } => unresolved(intent, s, description, *verb, tz),
         _ => activity(intent, s, None, None, tz),
     };
+    out.push_str(&highlights(&s.highlights, ja));
     if s.hit_cap {
         let note = s.note.as_deref().map(md).unwrap_or_default();
         out.push_str(&if ja {
@@ -458,6 +459,31 @@ fn summarize(intent: &Intent, s: &ActivitySummary, tz: &TimeZone) -> String {
         } else {
             "\n_Some list entries were left out to fit the size limit (the counts are complete)._\n"
         });
+    }
+    out
+}
+
+/// The server's highlights (what a reviewer should look at first, found in every event of the
+/// window), each with its count and its events cited.
+fn highlights(list: &[Highlight], ja: bool) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(if ja {
+        "\n**注目点**（サーバーが期間内の全イベントから検出）\n\n"
+    } else {
+        "\n**Highlights** (found by the server in every event of the window)\n\n"
+    });
+    for h in list {
+        let refs: Vec<String> = h.refs.iter().map(|r| cite(r)).collect();
+        let who = h.principal.as_deref().map(md);
+        let detail = match (ja, who) {
+            (false, Some(who)) => format!("{who}, {}", h.count),
+            (false, None) => h.count.to_string(),
+            (true, Some(who)) => format!("{who}、{} 件", h.count),
+            (true, None) => format!("{} 件", h.count),
+        };
+        let _ = writeln!(out, "- {} ({detail}) {}", md(&h.title), refs.join(" "));
     }
     out
 }
@@ -527,9 +553,20 @@ fn action_rows(lines: &[&ActionLine], tz: &TimeZone, with_principal: bool) -> Ve
                 Some(code) => md(code),
                 None => "ok".into(),
             });
+            row.push(cite(&a.event_ref));
             row
         })
         .collect()
+}
+
+/// The citation of the event a row is built from (`[ev:1a2b3c4d]`, as the system prompt asks of
+/// an LLM), or nothing when the answer carried no valid ref.
+fn cite(event_ref: &str) -> String {
+    if crate::evidence::is_ref(event_ref) {
+        format!("[ev:{event_ref}]")
+    } else {
+        String::new()
+    }
 }
 
 fn action_header(ja: bool, with_principal: bool, last: &'static str) -> Vec<&'static str> {
@@ -543,6 +580,7 @@ fn action_header(ja: bool, with_principal: bool, last: &'static str) -> Vec<&'st
         ["Action", "Service", "Resources"]
     });
     header.push(last);
+    header.push(if ja { "根拠" } else { "Evidence" });
     header
 }
 
@@ -941,15 +979,28 @@ fn event_row(e: &CompactEvent, tz: &TimeZone) -> Vec<String> {
             (Some(code), _) => md(code),
             (None, _) => "ok".into(),
         },
+        // A server that sent no ref: the ref is the id's, computed the same way everywhere.
+        cite(&if e.event_ref.is_empty() && !e.event_id.is_empty() {
+            crate::evidence::event_ref(&e.event_id)
+        } else {
+            e.event_ref.clone()
+        }),
     ]
 }
 
 /// The header of [`event_row`] tables.
 fn event_header(ja: bool) -> &'static [&'static str] {
     if ja {
-        &["時刻", "ユーザー", "操作", "送信元 IP", "結果"]
+        &["時刻", "ユーザー", "操作", "送信元 IP", "結果", "根拠"]
     } else {
-        &["Time", "Principal", "Action", "Source IP", "Result"]
+        &[
+            "Time",
+            "Principal",
+            "Action",
+            "Source IP",
+            "Result",
+            "Evidence",
+        ]
     }
 }
 
@@ -964,6 +1015,7 @@ fn detailed(page: &LookupAnswer) -> Vec<CompactEvent> {
             .into_iter()
             .map(|row| CompactEvent {
                 event_id: String::new(),
+                event_ref: row.event_ref,
                 event_time: row.event_time,
                 event_name: row.event_name,
                 event_source: format!("{}.amazonaws.com", row.service),
@@ -1108,6 +1160,7 @@ mod tests {
             "by_action": [], "by_error_code": [], "by_principal": [], "regions": [],
             "source_ips": [], "top_resources": [], "write_actions": [],
             "write_actions_omitted": 0, "failures": [], "failures_omitted": 0,
+            "timeline": {"bucket_seconds": 3600, "buckets": []}, "highlights": [],
             "truncated": false});
         for (key, value) in fields.as_object().unwrap() {
             base[key] = value.clone();
@@ -1116,8 +1169,39 @@ mod tests {
     }
 
     fn line(time: &str, name: &str, who: &str, error: Option<&str>) -> Value {
-        json!({"event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
+        json!({"ref": "1a2b3c4d", "event_time": time, "event_name": name, "event_source": "s3.amazonaws.com",
                "principal": who, "error_code": error, "resources": ["alice-<b>reports</b>"]})
+    }
+
+    #[test]
+    fn summaries_show_the_servers_highlights_with_their_evidence() {
+        let tz = TimeZone::UTC;
+        let highlight = json!({"kind": "root_activity", "title": "Root user made 3 calls <b>",
+            "principal": "root", "count": 3, "refs": ["1a2b3c4d", "deadbeef"]});
+        for (question, header, detail) in [
+            ("what happened yesterday?", "**Highlights**", "(root, 3)"),
+            ("昨日何があった？", "**注目点**", "(root、3 件)"),
+        ] {
+            let intent = parse(question, now(), &tz);
+            let result = summary(json!({"scanned": 3, "highlights": [highlight.clone()]}));
+            let text = compose(&intent, ToolKind::Summarize, &result, false, &tz);
+            assert!(text.contains(header), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "- Root user made 3 calls \\<b\\> {detail} [ev:1a2b3c4d] [ev:deadbeef]"
+                )),
+                "{text}"
+            );
+        }
+        let intent = parse("what happened yesterday?", now(), &tz);
+        let text = compose(
+            &intent,
+            ToolKind::Summarize,
+            &summary(json!({"scanned": 3})),
+            false,
+            &tz,
+        );
+        assert!(!text.contains("Highlights"));
     }
 
     #[test]
@@ -1145,7 +1229,7 @@ mod tests {
         assert!(text.contains("**alice** made **3 calls**"), "{text}");
         assert!(
             text.contains(
-                "| 2026-11-24 14:00 | CreateBucket | s3 | alice-\\<b\\>reports\\</b\\> | ok |"
+                "| 2026-11-24 14:00 | CreateBucket | s3 | alice-\\<b\\>reports\\</b\\> | ok | [ev:1a2b3c4d] |"
             ),
             "{text}"
         );
@@ -1162,7 +1246,7 @@ mod tests {
         let tz = TimeZone::UTC;
         let intent = parse("who deleted bob-old-logs?", now(), &tz);
         let event = |time: &str, name: &str| {
-            json!({"event_id": "e", "event_time": time, "event_name": name,
+            json!({"event_id": "e", "ref": "3f79bb7b", "event_time": time, "event_name": name,
                 "event_source": "s3.amazonaws.com", "aws_region": null, "read_only": false,
                 "principal": {"type": "IAMUser", "arn": null, "name": "bob", "account_id": null},
                 "access_key_id": null, "source_ip": "198.51.100.7", "user_agent": null,
@@ -1175,7 +1259,9 @@ mod tests {
             "returned": 2, "next_cursor": null, "truncated": false});
         let text = compose(&intent, ToolKind::Lookup, &result.to_string(), false, &tz);
         assert!(
-            text.contains("| 2026-11-24 03:00 | bob | DeleteBucket | 198.51.100.7 | ok |"),
+            text.contains(
+                "| 2026-11-24 03:00 | bob | DeleteBucket | 198.51.100.7 | ok | [ev:3f79bb7b] |"
+            ),
             "{text}"
         );
         assert!(!text.contains("CreateBucket"), "{text}");

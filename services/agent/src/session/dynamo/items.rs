@@ -130,7 +130,7 @@ pub fn encode_exchange(transcript: &Transcript, history: &[Message]) -> Exchange
         let mut stored = transcript.stored();
         for message in &mut stored {
             for part in &mut message.parts {
-                if let crate::transcript::Part::Text { text } = part {
+                if let crate::transcript::Part::Text { text, .. } = part {
                     *text = cut(text, MAX_EXCHANGE_BYTES / 8);
                 }
             }
@@ -204,6 +204,7 @@ mod tests {
                 status: ToolStatus::Ok,
                 duration_ms: 1,
                 output: "x".repeat(30_000),
+                refs: crate::evidence::RefMap::from([(format!("{i:08x}"), format!("event-{i}"))]),
             });
             history.push(Message {
                 role: crate::conversation::Role::User,
@@ -222,5 +223,10 @@ mod tests {
         assert_eq!(kept[1].text(), "Alice deleted a bucket.");
         let shown: Vec<StoredMessage> = serde_json::from_str(&exchange.shown).unwrap();
         assert_eq!(shown[1].tools.len(), 40, "every card is kept");
+        assert_eq!(
+            shown[1].tools[7].refs.get("00000007").map(String::as_str),
+            Some("event-7"),
+            "with its evidence"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! or its task too slow to renew) changes nothing when it ends: its final write is a transaction
 //! conditioned on still holding the lease.
 
-mod items;
+pub mod items;
 mod lease;
 mod ops;
 mod table;

@@ -223,7 +223,8 @@ impl AthenaSource {
                     query.filter.as_ref(),
                     &query.scope,
                 );
-                let statement = sql::summary(&scan, TOP_N, MAX_WRITE_ACTIONS, MAX_FAILURES);
+                let bucket = crate::timeline::window_bucket_seconds(query.start, query.end);
+                let statement = sql::summary(&scan, bucket, TOP_N, MAX_WRITE_ACTIONS, MAX_FAILURES);
                 self.engine.start(&statement).await?
             }
         };

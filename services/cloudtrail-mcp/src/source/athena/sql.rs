@@ -439,10 +439,17 @@ const GROUP_FIELDS: [&str; 6] = [
     "readonly",
 ];
 
-/// A whole summary in one statement: the counts grouped by every field a summary counts by,
-/// the `top` resource names (each counted once per event), and the newest `writes` write
+/// A whole summary in one statement: the counts grouped by every field a summary counts by and
+/// by the timeline's bucket of `bucket_seconds` (buckets start at multiples of their size since
+/// the epoch, as [`crate::timeline`] cuts them), the `top` resource names (each counted once per event), and the newest `writes` write
 /// events and `failures` failed events, as rows of [`SUMMARY_HEAD`] + [`EVENT_COLUMNS`].
-pub fn summary(scan: &Scan<'_>, top: usize, writes: usize, failures: usize) -> Statement {
+pub fn summary(
+    scan: &Scan<'_>,
+    bucket_seconds: u64,
+    top: usize,
+    writes: usize,
+    failures: usize,
+) -> Statement {
     let mut q = Sql::new();
     let extra = format!(
         ", {PRINCIPAL} AS principal, array_distinct({}) AS resource_names",
@@ -465,7 +472,12 @@ pub fn summary(scan: &Scan<'_>, top: usize, writes: usize, failures: usize) -> S
     q.push("SELECT 'g' AS kind, count(*) AS n, min(eventtime) AS first, max(eventtime) AS last, principal, CAST(NULL AS VARCHAR) AS resource, ")
         .push(&nulls_but(&GROUP_FIELDS))
         .push(" FROM events GROUP BY principal, ")
-        .push(&GROUP_FIELDS.join(", "));
+        .push(&GROUP_FIELDS.join(", "))
+        // A number the server computed, not a value from the caller.
+        .push(&format!(
+            ", floor(to_unixtime(from_iso8601_timestamp(eventtime)) / {})",
+            bucket_seconds.max(1)
+        ));
     q.push(" UNION ALL (SELECT 'r' AS kind, count(*) AS n, CAST(NULL AS VARCHAR) AS first, CAST(NULL AS VARCHAR) AS last, CAST(NULL AS VARCHAR) AS principal, u.name AS resource, ")
         .push(&nulls_but(&[]))
         .push(" FROM events CROSS JOIN UNNEST(resource_names) AS u(name) GROUP BY u.name ORDER BY count(*) DESC, u.name ASC LIMIT ")
@@ -545,7 +557,7 @@ mod tests {
                 );
                 out.push(lookup(&scan, None, 51));
                 out.push(lookup(&scan, Some((ts("2026-11-20T00:00:00Z"), "id")), 51));
-                out.push(summary(&scan, 15, 100, 50));
+                out.push(summary(&scan, 3_600, 15, 100, 50));
             }
         }
         out
@@ -589,7 +601,7 @@ mod tests {
             );
             for s in [
                 lookup(&scan, Some((ts("2026-11-23T06:00:00Z"), evil)), 10),
-                summary(&scan, 15, 100, 50),
+                summary(&scan, 3_600, 15, 100, 50),
             ] {
                 assert!(!s.sql().contains("OR '1'"), "{}", s.sql());
                 assert!(!s.sql().contains("123456789012"));
