@@ -673,6 +673,26 @@ mod tests {
     }
 
     #[test]
+    fn summaries_group_by_the_timeline_bucket_they_are_given() {
+        let table = table();
+        let scan = Scan::new(
+            &table,
+            ts("2026-11-01T00:00:00Z"),
+            ts("2026-11-30T00:00:00Z"),
+            None,
+            &Scope::default(),
+        );
+        let day = summary(&scan, 86_400, 15, 100, 50);
+        let group_by = &day.sql()[day.sql().find("GROUP BY principal").unwrap()..];
+        assert!(
+            group_by.contains("floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 86400)"),
+            "{}",
+            day.sql()
+        );
+        assert!(summary(&scan, 3_600, 15, 100, 50).sql().contains("/ 3600)"));
+    }
+
+    #[test]
     fn table_names_are_checked() {
         assert!(Table::new("db", "t-1").is_err());
         assert!(Table::new("db\"; DROP", "t").is_err());
