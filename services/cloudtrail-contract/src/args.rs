@@ -33,6 +33,14 @@ pub struct LookupEventsArgs {
     /// `DeleteBucket`, an event source `s3.amazonaws.com`, `true`/`false` for ReadOnly).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute_value: Option<String>,
+    /// Accounts to search (12-digit ids), for a source that holds several (an organization
+    /// trail queried with Athena). Default: every account the source holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
+    /// Regions to search (`us-east-1`). Events of global services (IAM, STS, console sign-in)
+    /// are recorded in us-east-1. Default: every region the source holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
     /// How many events to return, 1-200. Default 50.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_results: Option<u32>,
@@ -68,6 +76,14 @@ pub struct SummarizeActivityArgs {
     /// The value the attribute must equal exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attribute_value: Option<String>,
+    /// Accounts to search (12-digit ids), for a source that holds several (an organization
+    /// trail queried with Athena). Default: every account the source holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
+    /// Regions to search (`us-east-1`). Events of global services (IAM, STS, console sign-in)
+    /// are recorded in us-east-1. Default: every region the source holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
     /// The most events to count, 1-100000. Default 100000. Every event of the window is counted
     /// unless it holds more, or the scan reaches the server's time limit; then `hit_cap` is true
     /// and the counts are lower bounds.
@@ -78,6 +94,10 @@ pub struct SummarizeActivityArgs {
     /// it is never cut inside its JSON). Capped at the server's own limit (default 65536).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u32>,
+    /// `next_cursor` of an answer whose query was still running; pass it alone to collect the
+    /// summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// Arguments of `get_event`.

@@ -54,6 +54,9 @@ pub struct CompactEvent {
 pub struct EventAnswer {
     pub event: Value,
     pub truncated: bool,
+    /// The Athena queries behind this answer (sources that query Athena only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::QueryUsage>,
 }
 
 #[cfg(test)]

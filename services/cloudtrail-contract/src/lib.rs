@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod lookup;
 pub mod selection;
 pub mod summary;
+pub mod usage;
 
 pub use args::{
     GET_EVENT, GetEventArgs, LOOKUP_EVENTS, LookupEventsArgs, SUMMARIZE_ACTIVITY,
@@ -30,3 +31,4 @@ pub use lookup::{
 };
 pub use selection::{AttributeKey, Filter, Window};
 pub use summary::{ActionLine, ActivitySummary, Bucket, Count, Highlight, HighlightKind, Timeline};
+pub use usage::QueryUsage;

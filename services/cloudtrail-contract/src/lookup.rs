@@ -315,6 +315,9 @@ pub struct LookupAnswer {
     pub truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The Athena queries behind this answer (sources that query Athena only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::QueryUsage>,
 }
 
 #[cfg(test)]

@@ -74,6 +74,13 @@ pub struct ActivitySummary {
     pub truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The Athena queries behind this answer (sources that query Athena only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::QueryUsage>,
+    /// Set when the query was still running (`usage.still_running`): pass it alone as `cursor`
+    /// to collect the summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// The window cut into `bucket_seconds`-long buckets (about 24 to 48 of them: an hour each for

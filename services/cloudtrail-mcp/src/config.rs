@@ -14,6 +14,8 @@ pub enum SourceKind {
     Archive,
     /// The CloudTrail LookupEvents API.
     Api,
+    /// An organization trail in S3, queried with Amazon Athena (`--athena-*`).
+    Athena,
 }
 
 /// MCP server for investigating AWS activity recorded by CloudTrail.
@@ -37,6 +39,38 @@ pub struct Config {
     /// AWS region for the CloudTrail API (default: the SDK's chain, e.g. AWS_REGION).
     #[arg(long, env = "CLOUDTRAIL_MCP_REGION")]
     pub region: Option<String>,
+
+    /// Athena workgroup for `--source athena` (its settings, e.g. the bytes-scanned cutoff, are
+    /// enforced).
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_ATHENA_WORKGROUP",
+        default_value = "cloudtrail-mcp"
+    )]
+    pub athena_workgroup: String,
+
+    /// Glue database of the CloudTrail table.
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_ATHENA_DATABASE",
+        default_value = "cloudtrail"
+    )]
+    pub athena_database: String,
+
+    /// The CloudTrail table (partition projection on `account`, `region`, `timestamp`).
+    #[arg(long, env = "CLOUDTRAIL_MCP_ATHENA_TABLE", default_value = "trail")]
+    pub athena_table: String,
+
+    /// How many seconds a tool call waits for an Athena query before answering "still running"
+    /// with a cursor that collects it. Keep it below the Lambda and agent tool timeouts.
+    #[arg(long, env = "CLOUDTRAIL_MCP_ATHENA_WAIT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub athena_wait_secs: u64,
+
+    /// How many days back an Athena window may reach.
+    #[arg(long, env = "CLOUDTRAIL_MCP_ATHENA_MAX_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(i64).range(1..=3_660))]
+    pub athena_max_days: i64,
 
     /// Replace client source IP addresses with `[redacted]` in every answer.
     #[arg(long, env = "CLOUDTRAIL_MCP_REDACT_SOURCE_IP", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

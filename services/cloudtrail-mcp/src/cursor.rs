@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::source::Filter;
+use crate::source::{Filter, Scope};
 
 const VERSION: u8 = 2;
 const MAC_LEN: usize = 16;
@@ -35,6 +35,9 @@ pub struct CursorState {
     /// The source's page token for the next page.
     #[serde(rename = "t")]
     pub next_token: String,
+    /// The accounts and regions searched (absent: all).
+    #[serde(rename = "o", default, skip_serializing_if = "Scope::is_all")]
+    pub scope: Scope,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,6 +145,7 @@ mod tests {
                 attribute_value: "alice".into(),
             }),
             next_token: "token/with+odd=chars".into(),
+            scope: Scope::default(),
         }
     }
 

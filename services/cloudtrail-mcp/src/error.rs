@@ -17,7 +17,7 @@ pub enum ToolError {
     #[error("`start_time` ({start}) is after `end_time` ({end}); the window must run forwards")]
     StartAfterEnd { start: String, end: String },
     #[error(
-        "`start_time` ({start}) is older than the {days} days this source keeps (LookupEvents holds 90 days of management events); query a log archive for older events"
+        "`start_time` ({start}) is older than the {days} days this source searches back (LookupEvents holds 90 days of management events; an Athena source as many as `--athena-max-days` allows); narrow the window or query a log archive for older events"
     )]
     TooOld { start: String, days: i64 },
     #[error("`{field}` must be between {min} and {max}; got {got}")]
@@ -35,6 +35,14 @@ pub enum ToolError {
     Empty(&'static str),
     #[error("`attribute_value` for `ReadOnly` must be `true` or `false`; got `{0}`")]
     ReadOnlyValue(String),
+    #[error("`{field}` must list 1 to {max} values (omit it to search them all)")]
+    ScopeList { field: &'static str, max: usize },
+    #[error("`{field}` holds `{value}`, which is not valid; expected values like `{example}`")]
+    ScopeValue {
+        field: &'static str,
+        value: String,
+        example: &'static str,
+    },
     #[error("`cursor` {0}")]
     Cursor(#[from] CursorError),
     #[error(
@@ -48,9 +56,12 @@ pub enum ToolError {
         end: String,
     },
     #[error(
-        "`event_id` `{0}` is an event reference, which this source (the CloudTrail LookupEvents API) cannot look up; pass the full event id (lookup_events with `detail: true` gives it)"
+        "`event_id` `{event_ref}` is an event reference, which this source (`{source_id}`: it only finds events by their full id) cannot look up; pass the full event id (lookup_events with `detail: true` gives it)"
     )]
-    RefNotResolvable(String),
+    RefNotResolvable {
+        event_ref: String,
+        source_id: String,
+    },
     #[error(
         "no event has the reference `{0}`; pass a reference a tool answered, or the full event id"
     )]

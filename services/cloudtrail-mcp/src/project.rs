@@ -62,13 +62,7 @@ pub fn project_record(
         read_only: event.read_only,
         principal: principal(record, event.username.as_deref()),
         access_key_id: event.access_key_id.clone(),
-        source_ip: text("sourceIPAddress").map(|ip| {
-            if options.redact_source_ip && !ip.ends_with(".amazonaws.com") {
-                "[redacted]".to_owned()
-            } else {
-                ip
-            }
-        }),
+        source_ip: text("sourceIPAddress").map(|ip| redact_ip(&ip, options.redact_source_ip)),
         user_agent: text("userAgent").map(|ua| shorten_user_agent(&ua)),
         error_code: text("errorCode"),
         error_message: text("errorMessage").map(|m| cut(&m, ERROR_MESSAGE_CHARS)),
@@ -98,6 +92,16 @@ pub fn principal(record: &Value, username: Option<&str>) -> Principal {
         arn: identity.arn,
         name: identity.name.or_else(|| username.map(str::to_owned)),
         account_id: identity.account_id,
+    }
+}
+
+/// A source IP as answers show it: `[redacted]` when redacting, except AWS service names
+/// (`ec2.amazonaws.com`), which identify no one.
+pub fn redact_ip(ip: &str, redact: bool) -> String {
+    if redact && !ip.ends_with(".amazonaws.com") {
+        "[redacted]".to_owned()
+    } else {
+        ip.to_owned()
     }
 }
 

@@ -12,6 +12,8 @@ use crate::cursor::CursorCodec;
 use crate::http::{HostPolicy, app};
 use crate::source::api::CloudTrailApi;
 use crate::source::archive::LogArchive;
+#[cfg(feature = "athena")]
+use crate::source::athena::{AthenaSettings, AthenaSource};
 use crate::source::builtin::SampleSource;
 use crate::source::{EventSource, SourceError};
 use crate::tools::{CloudTrailServer, ToolSettings};
@@ -23,6 +25,10 @@ pub enum StartError {
     MissingArchiveDir,
     #[error("no AWS region: set --region, CLOUDTRAIL_MCP_REGION or AWS_REGION")]
     MissingRegion,
+    #[error(
+        "--source athena needs cloudtrail-mcp built with the `athena` feature (default; the Lambda build leaves it out unless asked)"
+    )]
+    AthenaNotBuilt,
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("cannot listen on {addr}: {source}")]
@@ -80,6 +86,26 @@ pub async fn build_source(
                 .await
                 .expect("archive loading does not panic")?;
             Arc::new(archive)
+        }
+        #[cfg(not(feature = "athena"))]
+        SourceKind::Athena => return Err(StartError::AthenaNotBuilt),
+        #[cfg(feature = "athena")]
+        SourceKind::Athena => {
+            let sdk = sdk_config(config.region.clone()).await;
+            if sdk.region().is_none() {
+                return Err(StartError::MissingRegion);
+            }
+            Arc::new(AthenaSource::new(
+                &sdk,
+                AthenaSettings {
+                    workgroup: config.athena_workgroup.clone(),
+                    database: config.athena_database.clone(),
+                    table: config.athena_table.clone(),
+                    catalog: None,
+                    wait: Duration::from_secs(config.athena_wait_secs),
+                    max_days: config.athena_max_days,
+                },
+            )?)
         }
         SourceKind::Api => {
             let sdk = sdk_config(config.region.clone()).await;

@@ -17,6 +17,7 @@
 //! denied stopping the trail.
 
 mod actors;
+mod delivery;
 mod story;
 mod write;
 
@@ -24,6 +25,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 pub use actors::{ACCOUNT, Actor};
+pub use delivery::{Delivery, write_delivered};
 pub use write::write_archive;
 
 /// How many background events the sample holds (the storyline adds a few dozen).

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::highlights::Highlighter;
 use crate::project::CompactEvent;
+use crate::source::Group;
 use crate::timeline::TimelineBuilder;
 
 /// How many entries each ranked list keeps.
@@ -197,6 +198,105 @@ impl Aggregator {
         }
     }
 
+    /// Adds a group of `group.count` events that share every counted field (a query engine's
+    /// `GROUP BY` row). Their lines are not listed: the write and failed ones count as omitted
+    /// until [`list`](Self::list) lists them.
+    pub fn add_group(&mut self, group: &Group, redact_source_ip: bool) {
+        let n = group.count;
+        if n == 0 {
+            return;
+        }
+        self.scanned += n;
+        // The engine groups by the timeline's bucket too, so every event of a group is in the
+        // bucket of its first one.
+        self.timeline.add_many(
+            group.first,
+            group.read_only == Some(true),
+            group.error_code.is_some(),
+            n,
+        );
+        let (first, last) = (group.first.to_string(), group.last.to_string());
+        if self.first_seen.as_ref().is_none_or(|t| first < *t) {
+            self.first_seen = Some(first);
+        }
+        if self.last_seen.as_ref().is_none_or(|t| last > *t) {
+            self.last_seen = Some(last);
+        }
+        let add = |map: &mut HashMap<String, u64>, key: &str| {
+            *map.entry(key.to_owned()).or_default() += n;
+        };
+        add(&mut self.by_service, &group.event_source);
+        add(
+            &mut self.by_action,
+            &format!(
+                "{}:{}",
+                service_prefix(&group.event_source),
+                group.event_name
+            ),
+        );
+        if let Some(code) = &group.error_code {
+            self.failed_events += n;
+            self.failures_omitted += n;
+            add(&mut self.by_error_code, code);
+        }
+        if let Some(name) = &group.principal {
+            add(&mut self.by_principal, name);
+        }
+        if let Some(region) = &group.region {
+            add(&mut self.regions, region);
+        }
+        if let Some(ip) = &group.source_ip {
+            add(
+                &mut self.source_ips,
+                &crate::project::redact_ip(ip, redact_source_ip),
+            );
+        }
+        if group.read_only == Some(true) {
+            self.read_events += n;
+        } else {
+            self.write_events += n;
+            self.write_actions_omitted += n;
+        }
+    }
+
+    /// Counts a resource name seen in `count` events (after [`add_group`](Self::add_group)).
+    pub fn add_resource(&mut self, name: &str, count: u64) {
+        *self.resources.entry(name.to_owned()).or_default() += count;
+    }
+
+    /// Lists an event already counted by [`add_group`](Self::add_group) among the write
+    /// actions and failures, while their lists have room. Give events newest first.
+    pub fn list(&mut self, event: &CompactEvent) {
+        let line = || ActionLine {
+            event_ref: event.event_ref.clone(),
+            event_time: event.event_time.clone(),
+            event_name: event.event_name.clone(),
+            event_source: event.event_source.clone(),
+            principal: event.principal.name.clone(),
+            error_code: event.error_code.clone(),
+            resources: event
+                .resources
+                .iter()
+                .filter_map(|r| r.name.clone())
+                .collect(),
+        };
+        let mut listed = false;
+        if event.error_code.is_some() && self.failures.len() < MAX_FAILURES {
+            listed = true;
+            self.failures.push(line());
+            self.failures_omitted = self.failures_omitted.saturating_sub(1);
+        }
+        if event.read_only != Some(true) && self.write_actions.len() < MAX_WRITE_ACTIONS {
+            listed = true;
+            self.write_actions.push(line());
+            self.write_actions_omitted = self.write_actions_omitted.saturating_sub(1);
+        }
+        if listed {
+            self.line_ids
+                .insert(event.event_ref.clone(), event.event_id.clone());
+        }
+    }
+
     /// How many events were added.
     pub fn scanned(&self) -> u64 {
         self.scanned
@@ -240,6 +340,8 @@ impl Aggregator {
                     "{highlights_omitted} more highlights (of the kinds listed last) were left out; narrow the window or filter by principal to see them"
                 )
             }),
+            usage: None,
+            next_cursor: None,
         };
         Finished { summary, refs }
     }
@@ -406,6 +508,72 @@ mod tests {
                 key: "bucket-a".into(),
                 count: 3
             }
+        );
+    }
+
+    #[test]
+    fn grouped_counts_and_listed_lines_equal_folding_every_event() {
+        // 130 events newest first: writes and failures beyond the lists' caps.
+        let events: Vec<CompactEvent> = (0..130)
+            .map(|i| {
+                let time = format!("2026-11-23T{:02}:{:02}:00Z", 20 - i / 60, 59 - i % 60);
+                let error = (i % 3 == 0).then_some("AccessDenied");
+                event(
+                    &time,
+                    ["GetObject", "PutObject"][i % 2],
+                    i % 2 == 0,
+                    error,
+                    ["alice", "bob"][i % 5 / 4],
+                )
+            })
+            .collect();
+        let mut one_by_one = aggregator();
+        events.iter().for_each(|e| add(&mut one_by_one, e));
+        let mut grouped = aggregator();
+        // Grouped as the engine does, the timeline's bucket (an hour for this day) included.
+        let mut groups: HashMap<(String, Option<String>, String, bool, i64), Group> =
+            HashMap::new();
+        for e in &events {
+            let time: jiff::Timestamp = e.event_time.parse().unwrap();
+            let key = (
+                e.event_name.clone(),
+                e.error_code.clone(),
+                e.principal.name.clone().unwrap(),
+                e.read_only == Some(true),
+                time.as_second().div_euclid(3_600),
+            );
+            let g = groups.entry(key).or_insert_with(|| Group {
+                event_source: e.event_source.clone(),
+                event_name: e.event_name.clone(),
+                error_code: e.error_code.clone(),
+                principal: e.principal.name.clone(),
+                region: e.aws_region.clone(),
+                source_ip: e.source_ip.clone(),
+                read_only: e.read_only,
+                count: 0,
+                first: time,
+                last: time,
+            });
+            g.count += 1;
+            g.first = g.first.min(time);
+            g.last = g.last.max(time);
+        }
+        groups.values().for_each(|g| grouped.add_group(g, false));
+        grouped.add_resource("bucket-a", events.len() as u64);
+        events.iter().for_each(|e| grouped.list(e));
+        let (grouped, one_by_one) = (
+            grouped.finish(window(), None),
+            one_by_one.finish(window(), None),
+        );
+        assert_eq!(grouped.summary, one_by_one.summary);
+        assert_eq!(grouped.refs, one_by_one.refs);
+        assert!(
+            grouped
+                .summary
+                .timeline
+                .buckets
+                .iter()
+                .any(|b| b.failed > 0)
         );
     }
 

@@ -50,6 +50,13 @@ pub fn bucket_seconds(window_seconds: u64) -> u64 {
         .unwrap_or_else(|| window_seconds.div_ceil(MAX_BUCKETS).div_ceil(DAY) * DAY)
 }
 
+/// The bucket size of the window `[start, end]` (what [`TimelineBuilder::new`] picks), for a
+/// query engine that groups by bucket itself.
+pub fn window_bucket_seconds(start: Timestamp, end: Timestamp) -> u64 {
+    let (start, end) = (start.as_second(), end.as_second().max(start.as_second()));
+    bucket_seconds(end.abs_diff(start))
+}
+
 /// Counts calls into the buckets of one window.
 #[derive(Debug, Clone)]
 pub struct TimelineBuilder {
@@ -62,8 +69,8 @@ pub struct TimelineBuilder {
 impl TimelineBuilder {
     /// The empty buckets of `[start, end]`.
     pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        let size = window_bucket_seconds(start, end);
         let (start, end) = (start.as_second(), end.as_second().max(start.as_second()));
-        let size = bucket_seconds(end.abs_diff(start));
         let width = i64::try_from(size).unwrap_or(i64::MAX);
         let first = start.div_euclid(width) * width;
         let last = end.div_euclid(width) * width;
@@ -77,18 +84,23 @@ impl TimelineBuilder {
 
     /// Counts one call at `time` (clamped into the window's buckets).
     pub fn add(&mut self, time: Timestamp, read_only: bool, failed: bool) {
+        self.add_many(time, read_only, failed, 1);
+    }
+
+    /// Counts `n` calls at `time` alike (a query engine's group of calls in one bucket).
+    pub fn add_many(&mut self, time: Timestamp, read_only: bool, failed: bool, n: u64) {
         let width = i64::try_from(self.size).unwrap_or(i64::MAX);
         let index = (time.as_second() - self.first).div_euclid(width);
         let last = self.buckets.len().saturating_sub(1);
         let index = usize::try_from(index.max(0)).unwrap_or(last).min(last);
         if let Some(bucket) = self.buckets.get_mut(index) {
             if read_only {
-                bucket.0 += 1;
+                bucket.0 += n;
             } else {
-                bucket.1 += 1;
+                bucket.1 += n;
             }
             if failed {
-                bucket.2 += 1;
+                bucket.2 += n;
             }
         }
     }

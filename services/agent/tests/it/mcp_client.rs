@@ -186,6 +186,7 @@ impl EventSource for Busy {
         Ok(Page {
             events,
             next_token: (to < self.total).then(|| to.to_string()),
+            ..Page::default()
         })
     }
 }

@@ -208,6 +208,12 @@ impl EventSource for CloudTrailApi {
     }
 
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
+        if !query.scope.is_all() {
+            return Err(SourceError::ScopeUnsupported {
+                what: "accounts or regions",
+                why: "LookupEvents reads the one account and region this server runs in; search an organization trail with the athena source".into(),
+            });
+        }
         let mut request = self
             .client
             .lookup_events()
@@ -247,6 +253,7 @@ impl EventSource for CloudTrailApi {
         Ok(Page {
             events,
             next_token: output.next_token().map(str::to_owned),
+            ..Page::default()
         })
     }
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::index::{Index, IndexBuilder};
+use super::index::{Index, IndexBuilder, Place};
 use super::{EventSource, Page, Query, RawEvent, Resource, SourceError};
 use crate::record;
 
@@ -32,8 +32,8 @@ impl LogArchive {
         let mut index = IndexBuilder::default();
         records
             .into_iter()
-            .filter_map(|r| raw_event(&r))
-            .for_each(|e| index.add(e));
+            .filter_map(|r| raw_event(&r).map(|e| (e, place(&r))))
+            .for_each(|(e, place)| index.add(e, place));
         Self::new(id.to_owned(), index.finish())
     }
 
@@ -65,8 +65,8 @@ impl LogArchive {
             };
             records
                 .iter()
-                .filter_map(raw_event)
-                .for_each(|e| index.add(e));
+                .filter_map(|r| raw_event(r).map(|e| (e, place(r))))
+                .for_each(|(e, place)| index.add(e, place));
         }
         tracing::debug!(dir = %dir.display(), files = files.len(), "log files read");
         // The index keeps one copy of events delivered twice (overlapping exports).
@@ -123,6 +123,13 @@ fn read_log(path: &Path) -> Result<String, SourceError> {
     Ok(text)
 }
 
+/// The account and region a record was recorded in, as a trail's S3 layout files it
+/// (`AWSLogs/<recipientAccountId>/CloudTrail/<awsRegion>/...`).
+fn place(value: &Value) -> Place {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    (text("recipientAccountId"), text("awsRegion"))
+}
+
 /// The fields `LookupEvents` indexes, derived from a record the way CloudTrail shows them.
 fn raw_event(value: &Value) -> Option<RawEvent> {
     let text = |key: &str| value.get(key).and_then(Value::as_str);
@@ -174,6 +181,7 @@ impl EventSource for LogArchive {
             query.start,
             query.end,
             query.filter.as_ref(),
+            &query.scope,
             after,
             query.max_results.max(1),
         );
@@ -189,7 +197,11 @@ impl EventSource for LogArchive {
             )),
             _ => None,
         };
-        Ok(Page { events, next_token })
+        Ok(Page {
+            events,
+            next_token,
+            ..Page::default()
+        })
     }
 
     async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
@@ -221,6 +233,7 @@ mod tests {
             }),
             max_results: max,
             next_token: None,
+            scope: Default::default(),
         }
     }
 

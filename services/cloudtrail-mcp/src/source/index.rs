@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use jiff::Timestamp;
 
 use super::records::{RecordRef, RecordStore, RecordStoreBuilder, to_u32};
-use super::{AttributeKey, Filter, RawEvent, Resource};
+use super::{AttributeKey, Filter, RawEvent, Resource, Scope};
 
 /// The number of a string in the symbol table.
 type Sym = u32;
@@ -83,6 +83,8 @@ struct Entry {
     access_key_id: Option<Sym>,
     read_only: Option<bool>,
     resources: Span,
+    /// Where the event was recorded: a number in [`Index::places`].
+    place: u32,
     record: RecordRef,
 }
 
@@ -96,11 +98,26 @@ pub struct IndexBuilder {
     event_ids: String,
     resources: Vec<ResourceSyms>,
     records: RecordStoreBuilder,
+    places: Vec<Place>,
+    place_numbers: HashMap<Place, u32>,
 }
 
+/// The account and region an event was recorded in (`recipientAccountId`, `awsRegion`), as the
+/// S3 layout of a trail files it.
+pub type Place = (Option<String>, Option<String>);
+
 impl IndexBuilder {
-    /// Adds one event (its `record` is stored compressed).
-    pub fn add(&mut self, event: RawEvent) {
+    /// Adds one event (its `record` is stored compressed) recorded in `place`.
+    pub fn add(&mut self, event: RawEvent, place: Place) {
+        let place = match self.place_numbers.get(&place) {
+            Some(&n) => n,
+            None => {
+                let n = to_u32(self.places.len());
+                self.places.push(place.clone());
+                self.place_numbers.insert(place, n);
+                n
+            }
+        };
         let symbols = &mut self.symbols;
         let first_resource = self.resources.len();
         self.resources.extend(event.resources.iter().map(|r| {
@@ -122,6 +139,7 @@ impl IndexBuilder {
             access_key_id: event.access_key_id.as_deref().map(|s| symbols.intern(s)),
             read_only: event.read_only,
             resources,
+            place,
             record: self.records.push(&event.record),
         });
     }
@@ -135,6 +153,7 @@ impl IndexBuilder {
             event_ids: self.event_ids,
             resources: self.resources,
             records: self.records.finish(),
+            places: self.places,
             refs: OnceLock::new(),
         };
         let mut entries = std::mem::take(&mut index.entries);
@@ -158,6 +177,7 @@ pub struct Index {
     event_ids: String,
     resources: Vec<ResourceSyms>,
     records: RecordStore,
+    places: Vec<Place>,
     /// Every event's reference as a number, with its position, sorted: built on the first
     /// reference `get_event` resolves (most servers never need it, and it costs a hash per event).
     refs: OnceLock<Vec<(u32, u32)>>,
@@ -212,10 +232,17 @@ impl Index {
         start: Timestamp,
         end: Timestamp,
         filter: Option<&Filter>,
+        scope: &Scope,
         after: Option<(Timestamp, &str)>,
         limit: usize,
     ) -> Hits {
         let wanted = self.wanted(filter);
+        // Which places the scope admits, by place number (all when it names none).
+        let admitted: Vec<bool> = self
+            .places
+            .iter()
+            .map(|(account, region)| scope.admits(account.as_deref(), region.as_deref()))
+            .collect();
         // Newest first: skip everything newer than the window end, and on later pages everything
         // up to and including the last event already returned.
         let first = self.entries.partition_point(|e| match after {
@@ -230,7 +257,10 @@ impl Index {
             if entry.time < start {
                 break;
             }
-            if entry.time > end || !wanted.matches(self, entry) {
+            if entry.time > end
+                || !admitted.get(entry.place as usize).copied().unwrap_or(false)
+                || !wanted.matches(self, entry)
+            {
                 continue;
             }
             if hits.positions.len() == limit {
@@ -381,7 +411,7 @@ mod tests {
 
     fn ids(index: &Index, filter: Option<&Filter>) -> Vec<String> {
         let (start, end) = (Timestamp::MIN, Timestamp::MAX);
-        let hits = index.find(start, end, filter, None, 100);
+        let hits = index.find(start, end, filter, &Scope::default(), None, 100);
         let events = index.events(&hits).unwrap();
         events.into_iter().map(|e| e.event_id).collect()
     }
@@ -395,10 +425,20 @@ mod tests {
             event("b", 5, "GetObject", Some("alice")),
         ];
         let mut builder = IndexBuilder::default();
-        added.iter().cloned().for_each(|e| builder.add(e));
+        added
+            .iter()
+            .cloned()
+            .for_each(|e| builder.add(e, (None, None)));
         let index = builder.finish();
         assert_eq!(index.len(), 3);
-        let hits = index.find(Timestamp::MIN, Timestamp::MAX, None, None, 10);
+        let hits = index.find(
+            Timestamp::MIN,
+            Timestamp::MAX,
+            None,
+            &Scope::default(),
+            None,
+            10,
+        );
         let events = index.events(&hits).unwrap();
         assert_eq!(
             events,
@@ -410,7 +450,10 @@ mod tests {
     fn references_resolve_to_every_event_that_has_them() {
         let mut builder = IndexBuilder::default();
         for i in 0..200 {
-            builder.add(event(&format!("id-{i}"), i, "GetObject", None));
+            builder.add(
+                event(&format!("id-{i}"), i, "GetObject", None),
+                (None, None),
+            );
         }
         let index = builder.finish();
         for i in [0, 57, 199] {
@@ -432,9 +475,9 @@ mod tests {
     #[test]
     fn filters_resolve_through_the_symbol_table() {
         let mut builder = IndexBuilder::default();
-        builder.add(event("1", 1, "GetObject", Some("alice")));
-        builder.add(event("2", 2, "DeleteBucket", Some("bob")));
-        builder.add(event("3", 3, "GetObject", None));
+        builder.add(event("1", 1, "GetObject", Some("alice")), (None, None));
+        builder.add(event("2", 2, "DeleteBucket", Some("bob")), (None, None));
+        builder.add(event("3", 3, "GetObject", None), (None, None));
         let index = builder.finish();
         let f = |k, v| ids(&index, Some(&filter(k, v)));
         assert_eq!(f(AttributeKey::Username, "alice"), ["1"]);

@@ -3,10 +3,14 @@
 //!
 //! Every implementation answers the same query with the same semantics as `LookupEvents`: a time
 //! window `[start, end]`, at most one lookup attribute, newest event first, and an opaque
-//! `next_token` for the following page.
+//! `next_token` for the following page. Sources that hold several accounts and regions (an
+//! organization trail) also narrow a query to a [`Scope`]; a query engine (Athena) reports what
+//! its queries scanned ([`Usage`]) and can compute a summary itself ([`EventSource::summarize`]).
 
 pub mod api;
 pub mod archive;
+#[cfg(feature = "athena")]
+pub mod athena;
 pub mod builtin;
 mod index;
 mod records;
@@ -31,6 +35,49 @@ pub struct Query {
     pub max_results: usize,
     /// The `next_token` of the previous page, exactly as the source returned it.
     pub next_token: Option<String>,
+    /// The accounts and regions to search.
+    pub scope: Scope,
+}
+
+/// The accounts and regions a query covers; an empty list means all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    /// Whether the scope names no account and no region (everything is searched).
+    pub fn is_all(&self) -> bool {
+        self.accounts.is_empty() && self.regions.is_empty()
+    }
+
+    /// Whether an event recorded in `account` and `region` is in scope.
+    pub fn admits(&self, account: Option<&str>, region: Option<&str>) -> bool {
+        let within = |list: &[String], value: Option<&str>| {
+            list.is_empty() || value.is_some_and(|v| list.iter().any(|l| l == v))
+        };
+        within(&self.accounts, account) && within(&self.regions, region)
+    }
+}
+
+/// What a query engine's queries cost for one page or summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub queries: u32,
+    pub bytes_scanned: u64,
+}
+
+impl Usage {
+    /// Both usages together.
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            queries: self.queries + other.queries,
+            bytes_scanned: self.bytes_scanned + other.bytes_scanned,
+        }
+    }
 }
 
 /// A resource an event touched, as `LookupEvents` reports it.
@@ -61,6 +108,55 @@ pub struct RawEvent {
 pub struct Page {
     pub events: Vec<RawEvent>,
     pub next_token: Option<String>,
+    /// What the page's queries scanned (query engines only).
+    pub usage: Option<Usage>,
+    /// The page's query outlived the source's time budget: `events` is empty and `next_token`
+    /// collects the running query.
+    pub still_running: bool,
+}
+
+/// One group of events that share every field a summary counts by, as a query engine's
+/// `GROUP BY` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub event_source: String,
+    pub event_name: String,
+    pub error_code: Option<String>,
+    /// The principal's name as [`crate::record::identity`] reads it.
+    pub principal: Option<String>,
+    pub region: Option<String>,
+    pub source_ip: Option<String>,
+    pub read_only: Option<bool>,
+    pub count: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+}
+
+/// A summary computed by the source: the groups, the resource names counted once per event, and
+/// the newest write and failed events (at most the lists' caps of each).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregates {
+    pub groups: Vec<Group>,
+    pub resources: Vec<(String, u64)>,
+    pub latest: Vec<RawEvent>,
+}
+
+/// A summary request; `resume` is the token of a still-running summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryQuery {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub filter: Option<Filter>,
+    pub scope: Scope,
+    pub resume: Option<String>,
+}
+
+/// The outcome of [`EventSource::summarize`]: the aggregates, or a token that collects them
+/// when the query outlived the time budget.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Summarized {
+    Done(Aggregates, Usage),
+    Running { token: String, usage: Usage },
 }
 
 /// Why a source could not answer. Messages from AWS are kept verbatim.
@@ -84,6 +180,20 @@ pub enum SourceError {
     Unavailable(String),
     #[error("cannot read the log archive at {path}: {message}")]
     Archive { path: String, message: String },
+    #[error("this source cannot narrow a search to {what}: {why}")]
+    ScopeUnsupported { what: &'static str, why: String },
+    #[error(
+        "the Athena query was cancelled by the workgroup's bytes-scanned cutoff ({cutoff} per query) after scanning {scanned} bytes; narrow the window, add `accounts`/`regions` or an attribute filter. Athena said: {reason}"
+    )]
+    ScanCutoff {
+        cutoff: String,
+        scanned: u64,
+        reason: String,
+    },
+    #[error("the Athena query failed: {0}")]
+    QueryFailed(String),
+    #[error("Athena refused the request: {0}")]
+    Athena(String),
 }
 
 /// A place to look events up. Implementations are shared by concurrent tool calls.
@@ -97,6 +207,11 @@ pub trait EventSource: Send + Sync + 'static {
     fn retention(&self) -> Option<SignedDuration>;
     /// One page of events matching `query`, newest first.
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError>;
+    /// The aggregates of a window computed by the source itself (a query engine's `GROUP BY`),
+    /// or `None` when the tool should page through the events and count them.
+    async fn summarize(&self, _query: &SummaryQuery) -> Option<Result<Summarized, SourceError>> {
+        None
+    }
     /// The full ids of every event whose reference ([`cloudtrail_contract::event_ref`]) is
     /// `event_ref`, or `None` when this source cannot resolve references (LookupEvents filters
     /// on whole ids only).
@@ -149,6 +264,10 @@ impl SourceError {
             SourceError::InvalidQuery(_) => "invalid_query",
             SourceError::Unavailable(_) => "unavailable",
             SourceError::Archive { .. } => "archive",
+            SourceError::ScopeUnsupported { .. } => "scope_unsupported",
+            SourceError::ScanCutoff { .. } => "scan_cutoff",
+            SourceError::QueryFailed(_) => "query_failed",
+            SourceError::Athena(_) => "athena",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `get_event`: one event in full (the raw CloudTrail record) by event id, size-capped.
 
-use cloudtrail_contract::EventAnswer;
+use cloudtrail_contract::{EventAnswer, QueryUsage};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -18,6 +18,9 @@ by its `event_id`: the full id, or the 8-character `ref` any tool answer gives f
 sample and log archives resolve refs; the LookupEvents API needs the full id, which lookup_events gives with \
 `detail: true`). Searches the last 90 days unless a window is given.";
 
+/// The window searched when none is given.
+const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 90);
+
 /// Record fields that can be large, in the order they are cut when a record is over budget.
 const BULKY_FIELDS: [&str; 4] = [
     "responseElements",
@@ -33,7 +36,10 @@ async fn full_id(ctx: &ToolContext, given: &str) -> Result<String, ToolError> {
         return Ok(given.to_owned());
     }
     match ctx.source.ids_for_ref(given).await? {
-        None => Err(ToolError::RefNotResolvable(given.to_owned())),
+        None => Err(ToolError::RefNotResolvable {
+            event_ref: given.to_owned(),
+            source_id: ctx.source.id().to_owned(),
+        }),
         Some(ids) => match ids.as_slice() {
             [] => Err(ToolError::RefNotFound(given.to_owned())),
             [id] => Ok(id.clone()),
@@ -57,7 +63,9 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
     let source = ctx.source.as_ref();
     let now = ctx.now();
     let default_start = match source.retention() {
-        Some(retention) => (now - retention).to_string(),
+        // At most the 90 days the description promises: on Athena a longer default would scan
+        // (and bill) that much more of the trail for one event.
+        Some(retention) => (now - retention.min(DEFAULT_WINDOW)).to_string(),
         None => Timestamp::UNIX_EPOCH.to_string(),
     };
     let selection = selection::resolve(
@@ -67,6 +75,8 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
             timezone: args.timezone.as_deref(),
             attribute_key: Some(AttributeKey::EventId),
             attribute_value: Some(id),
+            accounts: None,
+            regions: None,
         },
         // Resolve against a slightly later "now" so the default start is not refused as older
         // than the retention by the time it is checked.
@@ -82,8 +92,20 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
         }),
         max_results: 1,
         next_token: None,
+        scope: Default::default(),
     };
-    let page = crate::source::lookup_traced(source, &query).await?;
+    let mut page = crate::source::lookup_traced(source, &query).await?;
+    let mut usage = page.usage;
+    // A query engine may outlive its time budget; an event is small, so wait for it here.
+    while page.still_running {
+        let mut resume = query.clone();
+        resume.next_token = page.next_token.take();
+        page = crate::source::lookup_traced(source, &resume).await?;
+        if let Some(more) = page.usage {
+            usage = Some(usage.unwrap_or_default().plus(more));
+        }
+    }
+    let usage = usage.map(|u| QueryUsage::new(u.queries, u.bytes_scanned, false));
     let Some(event) = page.events.into_iter().next() else {
         return Err(ToolError::EventNotFound {
             id: id.to_owned(),
@@ -102,6 +124,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
     let mut answer = EventAnswer {
         event: record,
         truncated: false,
+        usage: usage.clone(),
     };
     let mut text = budget.render(&answer);
     for field in BULKY_FIELDS {
@@ -124,6 +147,7 @@ pub async fn run(ctx: &ToolContext, args: GetEventArgs) -> Result<ToolOutput, To
         answer = EventAnswer {
             event: Value::String(cut(&whole, chars)),
             truncated: true,
+            usage: usage.clone(),
         };
         text = budget.render(&answer);
         chars /= 2;

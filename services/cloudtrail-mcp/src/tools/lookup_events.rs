@@ -1,14 +1,14 @@
 //! `lookup_events`: one page of events in a window, optionally filtered by one attribute, as
 //! compact projections, with an opaque cursor for the next page.
 
-use cloudtrail_contract::{DetailedEvents, Events, LookupAnswer};
+use cloudtrail_contract::{DetailedEvents, Events, LookupAnswer, QueryUsage};
 
 use super::selection::{self, SelectionArgs};
 use super::{ToolContext, ToolOutput};
 use crate::cursor::CursorState;
 use crate::error::ToolError;
 use crate::project::{CompactEvent, ProjectionOptions, project};
-use crate::source::Query;
+use crate::source::{Query, Usage};
 use crate::table::table;
 
 pub use cloudtrail_contract::LookupEventsArgs;
@@ -50,19 +50,27 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
         timezone: args.timezone.as_deref(),
         attribute_key: args.attribute_key,
         attribute_value: args.attribute_value.as_deref(),
+        accounts: args.accounts.as_deref(),
+        regions: args.regions.as_deref(),
     };
     let source = ctx.source.as_ref();
-    let (start, end, filter, mut next_token) = match args.cursor.as_deref() {
+    let (start, end, filter, scope, mut next_token) = match args.cursor.as_deref() {
         Some(cursor) => {
             if let Some(field) = selection_args.first_set() {
                 return Err(ToolError::CursorWithSelection(field));
             }
             let state = ctx.cursors.decode(cursor, source.id())?;
-            (state.start, state.end, state.filter, Some(state.next_token))
+            (
+                state.start,
+                state.end,
+                state.filter,
+                state.scope,
+                Some(state.next_token),
+            )
         }
         None => {
             let s = selection::resolve(selection_args, ctx.now(), source.retention())?;
-            (s.start, s.end, s.filter, None)
+            (s.start, s.end, s.filter, s.scope, None)
         }
     };
     let options = ProjectionOptions {
@@ -70,6 +78,8 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
         detail: args.detail.unwrap_or(false),
     };
     let mut events = Vec::with_capacity(max.min(64));
+    let mut usage: Option<Usage> = None;
+    let mut still_running;
     loop {
         let query = Query {
             start,
@@ -77,11 +87,17 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
             filter: filter.clone(),
             max_results: max - events.len(),
             next_token: next_token.take(),
+            scope: scope.clone(),
         };
         let page = crate::source::lookup_traced(source, &query).await?;
         events.extend(page.events.iter().map(|e| project(e, options)));
         next_token = page.next_token;
-        if events.len() >= max || next_token.is_none() {
+        if let Some(page_usage) = page.usage {
+            usage = Some(usage.unwrap_or_default().plus(page_usage));
+        }
+        // A query still running ends the page: its cursor collects it.
+        still_running = page.still_running;
+        if still_running || events.len() >= max || next_token.is_none() {
             break;
         }
     }
@@ -93,6 +109,7 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
             end,
             filter: filter.clone(),
             next_token: token,
+            scope: scope.clone(),
         })
     });
     let mut answer = LookupAnswer {
@@ -102,7 +119,10 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
         events: events_of(&events, options.detail),
         next_cursor,
         truncated: false,
-        note: None,
+        note: still_running.then(|| {
+            "the query is still running: call lookup_events again with only `cursor` set to `next_cursor` to collect its events (the query is not run again)".to_owned()
+        }),
+        usage: usage.map(|u| QueryUsage::new(u.queries, u.bytes_scanned, still_running)),
     };
     let mut text = budget.render(&answer);
     let mut omitted = 0;

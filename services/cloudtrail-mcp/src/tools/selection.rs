@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Budget;
 use crate::error::ToolError;
-use crate::source::{AttributeKey, Filter};
+use crate::source::{AttributeKey, Filter, Scope};
 use crate::time::{parse_instant, parse_timezone};
 
 /// Default start when none is given.
@@ -22,7 +22,12 @@ pub struct SelectionArgs<'a> {
     pub timezone: Option<&'a str>,
     pub attribute_key: Option<AttributeKey>,
     pub attribute_value: Option<&'a str>,
+    pub accounts: Option<&'a [String]>,
+    pub regions: Option<&'a [String]>,
 }
+
+/// The most accounts or regions one query may name.
+pub const MAX_SCOPE: usize = 100;
 
 impl SelectionArgs<'_> {
     /// The first selection argument that is set, for "pass the cursor alone" errors.
@@ -33,6 +38,8 @@ impl SelectionArgs<'_> {
             ("timezone", self.timezone.is_some()),
             ("attribute_key", self.attribute_key.is_some()),
             ("attribute_value", self.attribute_value.is_some()),
+            ("accounts", self.accounts.is_some()),
+            ("regions", self.regions.is_some()),
         ]
         .into_iter()
         .find_map(|(name, set)| set.then_some(name))
@@ -45,6 +52,57 @@ pub struct Selection {
     pub start: Timestamp,
     pub end: Timestamp,
     pub filter: Option<Filter>,
+    pub scope: Scope,
+}
+
+/// Checks one scope list: at most [`MAX_SCOPE`] entries, each of the expected shape; duplicates
+/// are dropped, order kept.
+fn scope_list(
+    field: &'static str,
+    values: Option<&[String]>,
+    valid: fn(&str) -> bool,
+    example: &'static str,
+) -> Result<Vec<String>, ToolError> {
+    let Some(values) = values else {
+        return Ok(Vec::new());
+    };
+    if values.is_empty() || values.len() > MAX_SCOPE {
+        return Err(ToolError::ScopeList {
+            field,
+            max: MAX_SCOPE,
+        });
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        let value = value.trim();
+        if !valid(value) {
+            return Err(ToolError::ScopeValue {
+                field,
+                value: value.to_owned(),
+                example,
+            });
+        }
+        if !out.iter().any(|v| v == value) {
+            out.push(value.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+fn is_account(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `us-east-1`, `ap-northeast-2`, `us-gov-west-1`, `eu-central-2`.
+fn is_region(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
 }
 
 /// Resolves and checks the arguments against `now` and the source's retention.
@@ -103,7 +161,16 @@ pub fn resolve(
         }
         _ => return Err(ToolError::HalfFilter),
     };
-    Ok(Selection { start, end, filter })
+    let scope = Scope {
+        accounts: scope_list("accounts", args.accounts, is_account, "123456789012")?,
+        regions: scope_list("regions", args.regions, is_region, "us-east-1")?,
+    };
+    Ok(Selection {
+        start,
+        end,
+        filter,
+        scope,
+    })
 }
 
 /// Checks an integer argument's range, applying its default.
@@ -168,6 +235,7 @@ mod tests {
             timezone: Some("Asia/Tokyo"),
             attribute_key: Some(AttributeKey::Username),
             attribute_value: Some(" alice "),
+            ..Default::default()
         };
         let s = resolve(args, now(), None).unwrap();
         assert_eq!(s.start.to_string(), "2026-11-22T15:00:00Z");
@@ -220,6 +288,48 @@ mod tests {
             ..Default::default()
         });
         assert!(e.contains("must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn accounts_and_regions_are_checked_and_deduplicated() {
+        let accounts = ["123456789012".to_owned(), " 123456789012".to_owned()];
+        let regions = ["us-east-1".to_owned(), "us-gov-west-1".to_owned()];
+        let s = resolve(
+            SelectionArgs {
+                accounts: Some(&accounts),
+                regions: Some(&regions),
+                ..Default::default()
+            },
+            now(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.scope.accounts, ["123456789012"]);
+        assert_eq!(s.scope.regions, ["us-east-1", "us-gov-west-1"]);
+        let err = |accounts: &[String], regions: &[String]| {
+            resolve(
+                SelectionArgs {
+                    accounts: Some(accounts),
+                    regions: Some(regions),
+                    ..Default::default()
+                },
+                now(),
+                None,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let ok = ["us-east-1".to_owned()];
+        for bad in ["12345", "12345678901a", "' OR 1=1 --"] {
+            let e = err(&[bad.to_owned()], &ok);
+            assert!(e.contains("`accounts`") && e.contains(bad.trim()), "{e}");
+        }
+        for bad in ["us-east", "US-EAST-1", "us-east-1'", "moon-1"] {
+            let e = err(&["123456789012".to_owned()], &[bad.to_owned()]);
+            assert!(e.contains("`regions`"), "{e}");
+        }
+        let e = err(&[], &ok);
+        assert!(e.contains("`accounts` must list 1 to 100"), "{e}");
     }
 
     #[test]

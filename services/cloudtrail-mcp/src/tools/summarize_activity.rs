@@ -7,17 +7,18 @@
 //! ([`crate::tools::ToolSettings::summary_scan_time`]), which matters for the LookupEvents API
 //! (2 pages of 50 events a second).
 
-use cloudtrail_contract::ActivitySummary;
+use cloudtrail_contract::{ActivitySummary, QueryUsage};
 use tokio::time::Instant;
 
 use serde_json::Value;
 
-use super::selection::{self, SelectionArgs};
+use super::selection::{self, Selection, SelectionArgs};
 use super::{Budget, ToolContext, ToolOutput};
+use crate::cursor::{CursorError, CursorState};
 use crate::error::ToolError;
 use crate::project::{ProjectionOptions, project_record};
-use crate::source::Query;
-use crate::summary::Aggregator;
+use crate::source::{Query, Summarized, SummaryQuery};
+use crate::summary::{Aggregator, Finished};
 use crate::timeline;
 
 pub use cloudtrail_contract::SummarizeActivityArgs;
@@ -58,22 +59,57 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
     )?;
     let budget = selection::budget(args.max_bytes, ctx.settings.max_response_bytes)?;
     let source = ctx.source.as_ref();
-    let selection = selection::resolve(
-        SelectionArgs {
-            start_time: args.start_time.as_deref(),
-            end_time: args.end_time.as_deref(),
-            timezone: args.timezone.as_deref(),
-            attribute_key: args.attribute_key,
-            attribute_value: args.attribute_value.as_deref(),
-        },
-        ctx.now(),
-        source.retention(),
-    )?;
+    let selection_args = SelectionArgs {
+        start_time: args.start_time.as_deref(),
+        end_time: args.end_time.as_deref(),
+        timezone: args.timezone.as_deref(),
+        attribute_key: args.attribute_key,
+        attribute_value: args.attribute_value.as_deref(),
+        accounts: args.accounts.as_deref(),
+        regions: args.regions.as_deref(),
+    };
+    let (selection, resume) = match args.cursor.as_deref() {
+        Some(cursor) => {
+            if let Some(field) = selection_args.first_set() {
+                return Err(ToolError::CursorWithSelection(field));
+            }
+            let state = ctx.cursors.decode(cursor, source.id())?;
+            let selection = Selection {
+                start: state.start,
+                end: state.end,
+                filter: state.filter,
+                scope: state.scope,
+            };
+            (selection, Some(state.next_token))
+        }
+        None => (
+            selection::resolve(selection_args, ctx.now(), source.retention())?,
+            None,
+        ),
+    };
     // Summaries never carry raw IPs further than the projection allows.
     let options = ProjectionOptions {
         redact_source_ip: ctx.settings.redact_source_ip,
         detail: false,
     };
+    let pushed = source
+        .summarize(&SummaryQuery {
+            start: selection.start,
+            end: selection.end,
+            filter: selection.filter.clone(),
+            scope: selection.scope.clone(),
+            resume: resume.clone(),
+        })
+        .await;
+    if let Some(outcome) = pushed {
+        let mut finished = pushed_down(ctx, &selection, outcome?, options);
+        let text = fit(&mut finished.summary, budget);
+        return Ok(ToolOutput::new(text, finished.cited_ids()));
+    }
+    if resume.is_some() {
+        // Only a source that summarizes by itself issues summary cursors.
+        return Err(ToolError::Cursor(CursorError::Invalid));
+    }
     let deadline = Instant::now() + ctx.settings.summary_scan_time;
     let mut aggregator = Aggregator::new(selection.start, selection.end);
     let mut scanned = 0;
@@ -85,6 +121,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
             filter: selection.filter.clone(),
             max_results: PAGE.min(cap - scanned),
             next_token: next_token.take(),
+            scope: selection.scope.clone(),
         };
         let page = crate::source::lookup_traced(source, &query).await?;
         for event in &page.events {
@@ -133,6 +170,59 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
     let text = fit(&mut finished.summary, budget);
     Ok(ToolOutput::new(text, finished.cited_ids()))
 }
+
+/// The answer from a source's own aggregates (exact: the engine counted every event, the
+/// timeline too since its bucket is one of the grouping keys), or a "still running" answer
+/// whose cursor collects them. Highlights are not computed on this path: they need every event
+/// of the window, which the engine does not send (the note says so).
+fn pushed_down(
+    ctx: &ToolContext,
+    selection: &Selection,
+    outcome: Summarized,
+    options: ProjectionOptions,
+) -> Finished {
+    let window = selection::window(selection.start, selection.end);
+    let aggregator = Aggregator::new(selection.start, selection.end);
+    match outcome {
+        Summarized::Done(aggregates, usage) => {
+            let mut aggregator = aggregator;
+            for group in &aggregates.groups {
+                aggregator.add_group(group, options.redact_source_ip);
+            }
+            for (name, count) in &aggregates.resources {
+                aggregator.add_resource(name, *count);
+            }
+            for event in &aggregates.latest {
+                let record: Value = serde_json::from_str(&event.record).unwrap_or(Value::Null);
+                aggregator.list(&project_record(event, &record, options));
+            }
+            let mut finished = aggregator.finish(window, selection.filter.clone());
+            let answer = &mut finished.summary;
+            answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, false));
+            answer.note = Some(HIGHLIGHTS_NOT_COMPUTED.to_owned());
+            finished
+        }
+        Summarized::Running { token, usage } => {
+            let mut finished = aggregator.finish(window, selection.filter.clone());
+            let answer = &mut finished.summary;
+            answer.hit_cap = true;
+            answer.usage = Some(QueryUsage::new(usage.queries, usage.bytes_scanned, true));
+            answer.note = Some("the summary query is still running: call summarize_activity again with only `cursor` set to `next_cursor` to collect it (the query is not run again); nothing is counted yet".to_owned());
+            answer.next_cursor = Some(ctx.cursors.encode(&CursorState {
+                source: ctx.source.id().to_owned(),
+                start: selection.start,
+                end: selection.end,
+                filter: selection.filter.clone(),
+                next_token: token,
+                scope: selection.scope.clone(),
+            }));
+            finished
+        }
+    }
+}
+
+/// The note of a summary the source computed itself.
+pub const HIGHLIGHTS_NOT_COMPUTED: &str = "highlights are not computed on the Athena source (the query engine counts the events but does not send each one); `highlights` is empty: look at write_actions and failures, or use lookup_events with a filter";
 
 /// The answer as JSON within `budget`: the event lists are halved first (the longest of the two
 /// each time), then the highlights, then the ranked lists, and last the timeline is coarsened
@@ -251,6 +341,7 @@ mod tests {
             Ok(Page {
                 events,
                 next_token: (to < self.total).then(|| to.to_string()),
+                ..Page::default()
             })
         }
     }

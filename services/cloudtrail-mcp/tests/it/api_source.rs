@@ -133,6 +133,7 @@ fn query(now: jiff::Timestamp) -> Query {
         }),
         max_results: 200,
         next_token: None,
+        scope: Default::default(),
     }
 }
 

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_source;
+#[cfg(feature = "athena")]
+mod athena_source;
 mod audit;
 mod connections;
 mod evidence;

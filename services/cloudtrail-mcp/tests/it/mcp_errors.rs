@@ -97,6 +97,7 @@ async fn tampered_foreign_and_mixed_cursors_are_refused() {
         end: "2026-11-02T00:00:00Z".parse().unwrap(),
         filter: None,
         next_token: "x".into(),
+        scope: Default::default(),
     });
     let (is_error, text) = call(&client, "lookup_events", json!({"cursor": foreign})).await;
     assert!(
