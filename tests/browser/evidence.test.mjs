@@ -65,6 +65,8 @@ for (const viewport of [undefined, PHONE]) {
         const error = value.errors[cells[col("error")]];
         assert.ok((await row.locator(".c-error").textContent()).startsWith(error.code), `row ${i}: ${error.code}`);
       }
+      const resources = cells[col("resources")].map((key) => value.resources[key]).join(", ");
+      assert.equal(await row.locator(".c-resources").textContent(), resources);
       assert.equal(await row.locator(".c-time").textContent(), cells[col("event_time")]);
       assert.equal(await row.locator(".c-action").textContent(), `${cells[col("service")]}:${cells[col("event_name")]}`);
       if (col("ref") >= 0) assert.equal(await row.locator(".c-ref .cite").getAttribute("data-ref"), cells[col("ref")]);

@@ -1,5 +1,5 @@
 // Tool results made readable: a `lookup_events` page as a table with its dictionaries resolved
-// (principal names, regions, source IPs, user agents, errors), a `summarize_activity` result as
+// (principal names, regions, source IPs, user agents, errors, resources), a `summarize_activity` result as
 // small sections (counts, timeline chart, highlights with their event chips, write actions in
 // time order, failed calls, ranked lists). Results are recognised by their shape, not by the
 // tool's name (servers may be prefixed). Every value is set with textContent, through `visible`.
@@ -69,7 +69,7 @@ function tableRows(value) {
       user_agent: lookup("user_agents", row.user_agent),
       kind: row.read_only === true ? "read" : row.read_only === false ? "write" : null,
       error: error && typeof error === "object" ? { code: error.code, message: error.message } : error ? { code: error } : null,
-      resources: Array.isArray(row.resources) ? row.resources.join(", ") : row.resources,
+      resources: Array.isArray(row.resources) ? row.resources.map((key) => lookup("resources", key)).join(", ") : row.resources,
       parameters: clip(row.request_parameters),
     };
   });

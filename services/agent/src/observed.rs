@@ -237,7 +237,14 @@ fn table_rows(answer: &serde_json::Map<String, Value>, columns: &[Value]) -> Vec
                 time: text(cell("event_time")).unwrap_or_default(),
                 action: text(cell("event_name")).unwrap_or_default(),
                 principal,
-                resources: strings(cell("resources")),
+                // Keys into the `resources` dictionary; a key it does not list stays as it is.
+                resources: strings(cell("resources"))
+                    .into_iter()
+                    .map(|key| {
+                        let name = answer.get("resources").and_then(|d| text(d.get(&key)));
+                        name.unwrap_or(key)
+                    })
+                    .collect(),
                 error,
                 read_only: cell("read_only").and_then(Value::as_bool),
             }
@@ -291,8 +298,9 @@ mod tests {
                         "request_parameters"],
             "principals": {"p1": {"type": "IAMUser", "name": "alice"}},
             "errors": {"e1": {"code": "AccessDenied"}},
+            "resources": {"rs1": "alice-reports"},
             "events": [["1a2b3c4d", "2026-11-23T09:12:03Z", "CreateBucket", "s3", null, "p1",
-                        null, null, false, "e1", ["alice-reports"], null]],
+                        null, null, false, "e1", ["rs1"], null]],
             "returned": 1, "next_cursor": "abc", "truncated": false});
         let seen = read(&page.to_string()).unwrap();
         assert_eq!(seen.filter, Some(("Username".into(), "alice".into())));

@@ -3,7 +3,8 @@
 //!
 //! In the table each event is one [`Row`] of [`COLUMNS`]; values that repeat across events
 //! (principals with their ARN and access key, regions, source IPs, user agents, errors with
-//! their message) are listed once in dictionaries and referenced by key from the rows.
+//! their message, resource names such as a KMS key's ARN) are listed once in dictionaries and
+//! referenced by key from the rows.
 
 use std::collections::BTreeMap;
 
@@ -78,7 +79,8 @@ pub struct ErrorEntry {
 }
 
 /// One event of a table. On the wire it is a JSON array in the order of [`COLUMNS`];
-/// `region`, `principal`, `source_ip`, `user_agent` and `error` are dictionary keys.
+/// `region`, `principal`, `source_ip`, `user_agent`, `error` and each of `resources` are
+/// dictionary keys.
 /// `request_parameters` is null when the parameters only name resources already listed in
 /// `resources` (`{"bucketName": "logs"}` beside `["logs"]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,7 @@ pub struct Row {
     pub user_agent: Option<String>,
     pub read_only: Option<bool>,
     pub error: Option<String>,
+    /// Keys into the `resources` dictionary.
     pub resources: Vec<String>,
     /// Cut short; `detail: true` gives them whole.
     pub request_parameters: Option<String>,
@@ -169,6 +172,10 @@ pub struct EventTable {
     pub user_agents: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, ErrorEntry>,
+    /// Resource names (bucket names, instance ids, ARNs), each listed once: AWS services' calls
+    /// repeat the same long ARN in row after row.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, String>,
     pub events: Vec<Row>,
 }
 
@@ -244,7 +251,11 @@ impl EventTable {
                         .as_deref()
                         .map(|k| entry(&self.errors, "errors", i, k))
                         .transpose()?,
-                    resources: row.resources.clone(),
+                    resources: row
+                        .resources
+                        .iter()
+                        .map(|k| entry(&self.resources, "resources", i, k))
+                        .collect::<Result<_, _>>()?,
                     request_parameters: row.request_parameters.clone(),
                 })
             })
@@ -337,8 +348,9 @@ mod tests {
          "regions": {"r1": "ap-northeast-1"}, "source_ips": {"ip1": "203.0.113.10"},
          "user_agents": {"u1": "aws-cli/2.15.0"},
          "errors": {"e1": {"code": "AccessDenied", "message": "User: arn:aws:iam::... is not authorized"}},
+         "resources": {"rs1": "alice-reports"},
          "events": [["1a2b3c4d", "2026-11-23T09:12:03Z", "CreateBucket", "s3", "r1", "p1", "ip1", "u1", false,
-                     "e1", ["alice-reports"], "{\"acl\":\"private\"}"]],
+                     "e1", ["rs1"], "{\"acl\":\"private\"}"]],
          "returned": 1, "next_cursor": null, "truncated": false})
     }
 
@@ -379,6 +391,16 @@ mod tests {
         assert_eq!(
             table.expand().unwrap_err().to_string(),
             "row 0 refers to `ip1`, which the `source_ips` dictionary does not list"
+        );
+        let mut resource = documented_table();
+        resource["events"][0][10] = json!(["alice-reports"]);
+        let answer: LookupAnswer = serde_json::from_value(resource).unwrap();
+        let Events::Table(table) = answer.events else {
+            panic!("a table")
+        };
+        assert_eq!(
+            table.expand().unwrap_err().to_string(),
+            "row 0 refers to `alice-reports`, which the `resources` dictionary does not list"
         );
         let mut column = documented_table();
         column["columns"][6] = json!("ip");

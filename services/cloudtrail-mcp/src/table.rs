@@ -1,7 +1,7 @@
 //! The default shape of a page of events: a table. Each event is one row of [`COLUMNS`]; values
 //! that repeat across events (principals with their ARN and access key, regions, source IPs,
-//! user agents, errors with their message) are listed once in dictionaries and referenced by key
-//! from the rows. For 50
+//! user agents, errors with their message, resource names) are listed once in dictionaries and
+//! referenced by key from the rows. For 50
 //! events this is a small fraction of the raw records, and a model reads it like a CSV.
 //! Event ids are left out of rows (they are the largest column): each row starts with the event's
 //! 8-character reference instead, which `get_event` accepts and the result's `_meta` maps to the
@@ -103,6 +103,8 @@ pub fn table(events: &[CompactEvent]) -> EventTable {
     let mut source_ips = Interner::new("ip");
     let mut user_agents = Interner::new("u");
     let mut errors = Interner::new("e");
+    // Not `r`: that is the regions' prefix, and a reader should not take one key for the other.
+    let mut resource_names = Interner::new("rs");
     let rows = events
         .iter()
         .map(|e| {
@@ -150,7 +152,10 @@ pub fn table(events: &[CompactEvent]) -> EventTable {
                     .request_parameters
                     .as_deref()
                     .and_then(|p| row_parameters(p, &resources)),
-                resources,
+                resources: resources
+                    .into_iter()
+                    .map(|r| resource_names.key(r))
+                    .collect(),
             }
         })
         .collect();
@@ -161,6 +166,7 @@ pub fn table(events: &[CompactEvent]) -> EventTable {
         source_ips: source_ips.into_dictionary(),
         user_agents: user_agents.into_dictionary(),
         errors: errors.into_dictionary(),
+        resources: resource_names.into_dictionary(),
         events: rows,
     }
 }
@@ -229,7 +235,9 @@ mod tests {
         assert_eq!(rows[2][5], "p2");
         assert_eq!(rows[1][9], "e1");
         assert_eq!(rows[0][9], serde_json::Value::Null);
-        assert_eq!(rows[0][10], serde_json::json!(["logs"]));
+        assert_eq!(rows[0][10], serde_json::json!(["rs1"]));
+        assert_eq!(rows[2][10], serde_json::json!(["rs1"]));
+        assert_eq!(json["resources"], serde_json::json!({"rs1": "logs"}));
         let parameters = rows[0][11].as_str().unwrap();
         assert_eq!(parameters.chars().count(), ROW_REQUEST_CHARS + 1);
         assert!(parameters.starts_with("{\"acl\":\"xxx"), "{parameters}");

@@ -19,8 +19,8 @@ optionally filtered by ONE attribute (Username, EventName, EventSource, Resource
 ReadOnly, AccessKeyId or EventId). Returns a table: each event is a row of `columns` (ref, event_time, \
 event_name, service, region, principal, source_ip, user_agent, read_only, error, resources, \
 request_parameters); `ref` is the event's short reference, to cite it by or to pass to get_event; \
-request_parameters is null when they only name the row's resources; region, principal, source_ip, user_agent and error are keys into the `regions`, \
-`principals`, `source_ips`, `user_agents` and `errors` dictionaries. `detail: true` returns whole event objects instead, with full event ids \
+request_parameters is null when they only name the row's resources; region, principal, source_ip, user_agent, error and each of resources are keys into the `regions`, \
+`principals`, `source_ips`, `user_agents`, `errors` and `resources` dictionaries. `detail: true` returns whole event objects instead, with full event ids \
 and longer request parameters. `next_cursor` gives the next page: to continue, pass only `cursor`. \
 Answers fit the server's byte limit or a smaller `max_bytes` (older events of the page are then left out and \
 `truncated` is true). Times: RFC 3339 with offset (2026-11-23T09:00:00Z), a date (2026-11-23), `now`, `today`, \

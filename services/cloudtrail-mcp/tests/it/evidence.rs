@@ -236,9 +236,10 @@ async fn timeline_buckets_fit_the_window_and_sum_to_the_totals() {
 }
 
 /// The 50-event table stays within 15% of the raw records' bytes (the figure `scripts/bench-mcp`
-/// prints) on average over anchors across a day. The sample's newest 50 events follow the clock,
-/// and at hours when AWS services' small KMS records dominate them (each repeating a key ARN as
-/// its resource) one page reaches 16%, which the worst-case bound allows.
+/// prints) on average over anchors across a day (14.2%). The sample's newest 50 events follow the
+/// clock, and at hours when AWS services' small KMS records dominate them one page reaches 15.4%
+/// (16.1% before resource names were listed once in a dictionary instead of the key ARN in every
+/// row), which the worst-case bound allows.
 #[tokio::test]
 async fn the_50_event_table_stays_within_15_percent_of_the_raw_records() {
     let mut worst: f64 = 0.0;
@@ -283,5 +284,5 @@ async fn the_50_event_table_stays_within_15_percent_of_the_raw_records() {
     }
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
     assert!(mean <= 0.15, "mean {:.1}%", mean * 100.0);
-    assert!(worst <= 0.165, "worst {:.1}%", worst * 100.0);
+    assert!(worst <= 0.16, "worst {:.1}%", worst * 100.0);
 }

@@ -117,7 +117,8 @@ pub fn call_body(tool: &str, arguments: Value) -> String {
 }
 
 /// The events of a `lookup_events` table answer as objects keyed by column name, with the
-/// dictionary keys (principal, region, source IP, user agent, error) replaced by their entries.
+/// dictionary keys (principal, region, source IP, user agent, error, each resource) replaced by
+/// their entries.
 /// Strict: a missing column list, dictionary or key fails the test (a renamed dictionary must
 /// not read as "no value").
 pub fn expand(page: &Value) -> Vec<Value> {
@@ -149,17 +150,24 @@ pub fn expand(page: &Value) -> Vec<Value> {
                 "row length differs from columns: {row:?}"
             );
             let mut event = serde_json::Map::new();
+            let entry = |dict: &str, column: &str, key: &str| {
+                page.get(dict)
+                    .and_then(|d| d.get(key))
+                    .unwrap_or_else(|| {
+                        panic!("`{column}` refers to `{key}`, which `{dict}` does not list: {page}")
+                    })
+                    .clone()
+            };
             for (column, value) in columns.iter().zip(row) {
                 let value = match (dictionary(column), value) {
-                    (Some(dict), Value::String(key)) => page
-                        .get(dict)
-                        .and_then(|d| d.get(key))
-                        .unwrap_or_else(|| {
-                            panic!(
-                                "`{column}` refers to `{key}`, which `{dict}` does not list: {page}"
-                            )
+                    (None, Value::Array(keys)) if *column == "resources" => keys
+                        .iter()
+                        .map(|k| {
+                            let k = k.as_str().unwrap_or_else(|| panic!("a resource key: {k}"));
+                            entry("resources", column, k)
                         })
-                        .clone(),
+                        .collect(),
+                    (Some(dict), Value::String(key)) => entry(dict, column, key),
                     (Some(_), Value::Null) => Value::Null,
                     (Some(_), other) => panic!("`{column}` holds {other}, not a dictionary key"),
                     (None, _) => value.clone(),

@@ -1032,7 +1032,14 @@ fn detailed(page: &LookupAnswer) -> Vec<CompactEvent> {
                 user_agent: row.user_agent,
                 error_code: row.error.as_ref().map(|e| e.code.clone()),
                 error_message: row.error.and_then(|e| e.message),
-                resources: Vec::new(),
+                resources: row
+                    .resources
+                    .into_iter()
+                    .map(|name| cloudtrail_contract::ResourceRef {
+                        kind: None,
+                        name: Some(name),
+                    })
+                    .collect(),
                 request_parameters: row.request_parameters,
                 response_elements: None,
             })
