@@ -1,45 +1,44 @@
 //! Each tool call leaves one audit line naming the user the agent called it for (from `_meta`
 //! and the caller header), the tool, what was searched, the outcome and the answer's size.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
 
-use crate::helpers::spawn_app;
-
-/// Log output collected in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-// A current-thread runtime: the server's tasks run on this thread, under its log subscriber.
-#[tokio::test(flavor = "current_thread")]
+/// The real binary, logging JSON as on Lambda: the audit line is read from its stderr, as
+/// CloudWatch Logs would receive it (an in-process log subscriber would share tracing's global
+/// state with the tests running beside it).
+#[tokio::test]
 async fn a_tool_call_is_audited_with_its_caller() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let app = spawn_app().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudtrail-mcp"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--source",
+            "sample",
+            "--log-json",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start cloudtrail-mcp");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("cloudtrail-mcp listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("cloudtrail-mcp exited before listening");
+    })
+    .await
+    .expect("cloudtrail-mcp listens");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
 
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "lookup_events",
@@ -48,7 +47,7 @@ async fn a_tool_call_is_audited_with_its_caller() {
         "_meta": {"io.cloudtrail-agent/caller": {"sub": "u-alice", "email": "alice@example.com"}}
     }});
     let response = reqwest::Client::new()
-        .post(&app.url)
+        .post(&url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("x-cloudtrail-agent-caller", "u-alice")
@@ -59,12 +58,22 @@ async fn a_tool_call_is_audited_with_its_caller() {
     assert_eq!(response.status(), 200);
     let answer = response.text().await.unwrap();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let audit: Vec<Value> = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["target"] == "audit")
-        .collect();
+    let mut logs = String::new();
+    let audit: Vec<Value> = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            logs.push_str(&line);
+            logs.push('\n');
+            let Ok(line) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if line["target"] == "audit" {
+                return vec![line];
+            }
+        }
+        Vec::new()
+    })
+    .await
+    .unwrap_or_default();
     assert_eq!(audit.len(), 1, "{logs}");
     let fields = &audit[0]["fields"];
     assert_eq!(fields["user"], "u-alice");
