@@ -6,6 +6,7 @@
 pub mod convert;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::Client;
@@ -14,12 +15,13 @@ use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, InferenceConfiguration,
-    StopReason as BedrockStop,
+    StopReason as BedrockStop, ToolConfiguration,
 };
 use serde_json::Value;
 
 use crate::conversation::{Block, Usage};
 use crate::model::{Model, ModelError, ModelInfo, ModelRequest, ModelTurn, StopReason, TextSink};
+use crate::tools::ToolSpec;
 
 /// A Bedrock model (id or inference profile) used through ConverseStream.
 #[derive(Debug, Clone)]
@@ -27,6 +29,18 @@ pub struct BedrockModel {
     client: Client,
     model_id: String,
     max_output_tokens: i32,
+    tool_config: Arc<Mutex<Option<ConvertedTools>>>,
+}
+
+/// The tool configuration last sent, with the tools it was made from. The SDK holds JSON
+/// schemas as `Document` objects, hash maps whose key order is random per map: converting the
+/// same tools again would serialize them in another order, and the prompt cache needs the
+/// prefix byte for byte. Reusing (cloning) one conversion keeps the order for the process.
+#[derive(Debug)]
+struct ConvertedTools {
+    tools: Vec<ToolSpec>,
+    cache: bool,
+    config: Option<ToolConfiguration>,
 }
 
 impl BedrockModel {
@@ -35,7 +49,33 @@ impl BedrockModel {
             client,
             model_id,
             max_output_tokens,
+            tool_config: Arc::default(),
         }
+    }
+
+    /// The tool configuration for `tools`, converted once for as long as the tools stay the same.
+    fn tool_config(
+        &self,
+        tools: &[ToolSpec],
+        cache: bool,
+    ) -> Result<Option<ToolConfiguration>, ModelError> {
+        let mut last = self
+            .tool_config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(last) = last.as_ref()
+            && last.cache == cache
+            && last.tools == tools
+        {
+            return Ok(last.config.clone());
+        }
+        let config = convert::to_tool_config(tools, cache)?;
+        *last = Some(ConvertedTools {
+            tools: tools.to_vec(),
+            cache,
+            config: config.clone(),
+        });
+        Ok(config)
     }
 }
 
@@ -138,7 +178,7 @@ impl Model for BedrockModel {
                     .max_tokens(self.max_output_tokens)
                     .build(),
             );
-        if let Some(tools) = convert::to_tool_config(request.tools, cache_tools)? {
+        if let Some(tools) = self.tool_config(request.tools, cache_tools)? {
             call = call.tool_config(tools);
         }
         let mut stream = call.send().await.map_err(map_send_error)?.stream;
@@ -241,5 +281,63 @@ impl Model for BedrockModel {
             stop,
             usage,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_bedrockruntime::types::{Tool, ToolInputSchema};
+    use aws_smithy_types::Document;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The order in which the first tool's schema properties would be serialized.
+    fn property_order(config: &ToolConfiguration) -> Vec<String> {
+        let Tool::ToolSpec(spec) = &config.tools()[0] else {
+            panic!("a tool spec first");
+        };
+        let Some(ToolInputSchema::Json(Document::Object(schema))) = spec.input_schema() else {
+            panic!("a JSON schema");
+        };
+        let Some(Document::Object(properties)) = schema.get("properties") else {
+            panic!("properties");
+        };
+        properties.keys().cloned().collect()
+    }
+
+    #[test]
+    fn the_same_tools_go_out_in_the_same_order_every_call() {
+        let client = Client::from_conf(
+            aws_sdk_bedrockruntime::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let model = BedrockModel::new(client, "anthropic.claude-test".into(), 100);
+        let properties: serde_json::Map<String, Value> = (0..16)
+            .map(|i| (format!("field_{i}"), json!({"type": "string"})))
+            .collect();
+        let tools = [ToolSpec {
+            name: "lookup_events".into(),
+            description: "Looks events up.".into(),
+            input_schema: json!({"type": "object", "properties": properties}),
+        }];
+        let first = model.tool_config(&tools, true).unwrap().unwrap();
+        // Each conversion makes new hash maps with their own random order: without reuse,
+        // 16 keys come out in the same order again about once in 10^13.
+        for _ in 0..5 {
+            let again = model.tool_config(&tools, true).unwrap().unwrap();
+            assert_eq!(property_order(&again), property_order(&first));
+        }
+        let other = [ToolSpec {
+            description: "Another description.".into(),
+            ..tools[0].clone()
+        }];
+        let changed = model.tool_config(&other, true).unwrap().unwrap();
+        let Tool::ToolSpec(spec) = &changed.tools()[0] else {
+            panic!("a tool spec first");
+        };
+        assert_eq!(spec.description(), Some("Another description."));
     }
 }
