@@ -45,7 +45,8 @@ export class Monitoring extends Construct {
     const notify = new actions.SnsAction(this.topic);
     const fiveMinutes = Duration.minutes(5);
     const alarm = (name: string, metric: cloudwatch.IMetric, options: Partial<cloudwatch.CreateAlarmOptions> & { threshold: number; description: string }) => {
-      const created = metric.createAlarm(this, name, {
+      const created = new cloudwatch.Alarm(this, name, {
+        metric,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
