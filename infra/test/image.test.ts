@@ -96,7 +96,9 @@ test('the image asset CDK stages holds the Dockerfile and everything it copies, 
     }
     assert.ok((statSync(path.join(staged, 'images', 'agent', 'build.sh')).mode & 0o111) !== 0, 'build.sh stays executable');
     const top = readdirSync(staged).sort();
-    assert.deepEqual(top, ['.dockerignore', 'Cargo.lock', 'Cargo.toml', 'images', 'services'], 'only what the build needs');
+    assert.deepEqual(top, ['.dockerignore', 'Cargo.lock', 'Cargo.toml', 'images', 'services', 'tests'], 'only what the build needs');
+    // tests/eval is a workspace member: cargo loads every member's manifest, even to build one crate.
+    assert.deepEqual(readdirSync(path.join(staged, 'tests')), ['eval'], 'of the tests, only the workspace member');
     for (const kept of ['target', 'node_modules', 'cdk.out', '.git']) {
       assert.ok(!walk(staged).some((f) => f.split(path.sep).includes(kept)), `no ${kept} in the context`);
     }
