@@ -49,6 +49,8 @@ export class AgentService extends Construct {
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
   readonly targetGroup: elbv2.ApplicationTargetGroup;
   readonly taskRole: iam.Role;
+  /** The agent's container (the stack adds optional environment, e.g. trace export). */
+  readonly container: ecs.ContainerDefinition;
   readonly chatUrl: string;
 
   constructor(scope: Construct, id: string, props: AgentServiceProps) {
@@ -108,7 +110,7 @@ export class AgentService extends Construct {
       reason: 'The environment holds configuration only (model id, MCP URL, listen address); the agent '
         + 'needs no secrets: it authenticates with its task role.',
     });
-    const container = taskDefinition.addContainer('agent', {
+    const container = this.container = taskDefinition.addContainer('agent', {
       image,
       essential: true,
       readonlyRootFilesystem: true,

@@ -51,6 +51,10 @@ export interface AppConfig {
   readonly alarmEmail?: string;
   /** The daily model spend (USD, the agent's cost estimate) above which an alarm fires. */
   readonly dailyBudgetUsd: number;
+  /** Export both processes' spans to X-Ray's OTLP endpoint (needs Transaction Search). */
+  readonly traces: boolean;
+  /** Also turn CloudWatch Transaction Search on for the account (with `traces`). */
+  readonly transactionSearch: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -246,6 +250,11 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
   if (maxTasks < desiredCount) {
     throw new ConfigError(`context maxTasks (${maxTasks}) must be at least desiredCount (${desiredCount})`);
   }
+  const traces = bool(get('traces'), 'traces', false);
+  const transactionSearch = bool(get('transactionSearch'), 'transactionSearch', false);
+  if (transactionSearch && !traces) {
+    throw new ConfigError('context transactionSearch=true needs traces=true (it exists for the trace export)');
+  }
   return {
     stackName: str(get('stackName')) ?? 'AwsOpsAgent',
     ...modelSettings(get),
@@ -263,5 +272,7 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     mcpReservedConcurrency: int(get('mcpReservedConcurrency'), 'mcpReservedConcurrency', 0, MAX_MCP_CONCURRENCY, 3),
     alarmEmail: email(get('alarmEmail')),
     dailyBudgetUsd: int(get('dailyBudgetUsd'), 'dailyBudgetUsd', 1, 100000, 50),
+    traces,
+    transactionSearch,
   };
 }

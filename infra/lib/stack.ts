@@ -10,6 +10,7 @@ import { McpFunction } from './mcp-function.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { SessionsTable } from './sessions-table.ts';
+import { Traces } from './traces.ts';
 
 export interface AgentStackProps extends StackProps {
   readonly config: AppConfig;
@@ -23,6 +24,8 @@ export class AgentStack extends Stack {
   readonly agent: AgentService;
   readonly sessions: SessionsTable;
   readonly monitoring: Monitoring;
+  /** Trace export, when context `traces` turns it on. */
+  readonly traces?: Traces;
 
   constructor(scope: Construct, id: string, props: AgentStackProps) {
     super(scope, id, props);
@@ -69,6 +72,15 @@ export class AgentStack extends Stack {
       dailyBudgetUsd: config.dailyBudgetUsd,
       alarmEmail: config.alarmEmail,
     });
+    if (config.traces) {
+      const traces = this.traces = new Traces(this, 'Traces', { enableTransactionSearch: config.transactionSearch });
+      for (const [name, value] of Object.entries(traces.environment)) {
+        this.mcp.function.addEnvironment(name, value);
+        this.agent.container.addEnvironment(name, value);
+      }
+      traces.grantExport('McpExport', this.mcp.role);
+      traces.grantExport('AgentExport', this.agent.taskRole);
+    }
     if (config.allowedCidrs.length === 0) {
       Annotations.of(this).addWarningV2(
         'agent:no-allowed-cidrs',

@@ -1,15 +1,15 @@
 //! The exporter: decides from the standard environment whether to export, and installs an OTLP
 //! over HTTP (protobuf) span exporter with a batch processor on tokio.
 //!
-//! The HTTP client is hyper's (already in both binaries through the AWS SDK), plain `http://`
-//! only: spans go to a collector next to the process (the ADOT sidecar on ECS, the collector
-//! Lambda layer, a local collector), which does the TLS and SigV4 to AWS. An `https://` endpoint
-//! is refused at start with a message saying so.
+//! The HTTP client is hyper's with rustls (both already in both binaries through the AWS SDK),
+//! `http://` or `https://`. When the endpoint is the X-Ray OTLP traces endpoint
+//! (`https://xray.<region>.amazonaws.com/v1/traces`, as the deployed stack sets it) every export
+//! is signed with SigV4 (service `xray`) with the process's AWS credentials, so spans go straight
+//! to X-Ray / CloudWatch Transaction Search with no collector beside the process: [`crate::xray`].
 
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::runtime::Tokio;
@@ -23,10 +23,10 @@ use tracing_subscriber::registry::LookupSpan;
 /// Why tracing could not be set up as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error(
-        "{var}={value}: only http:// endpoints are supported (send spans to a collector next to the process, which forwards them over TLS)"
-    )]
-    NotPlainHttp { var: &'static str, value: String },
+    #[error("{var}={value}: the endpoint must be an http:// or https:// URL")]
+    NotHttp { var: &'static str, value: String },
+    #[error("AWS_ENDPOINT_URL_XRAY={0}: not an http:// or https:// URL")]
+    XrayOverride(String),
     #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0}: only http/protobuf is supported")]
     Protocol(String),
     #[error("OTEL_TRACES_EXPORTER={0}: only `otlp` and `none` are supported")]
@@ -64,7 +64,10 @@ impl Drop for Telemetry {
 #[derive(Debug, PartialEq, Eq)]
 enum Wanted {
     Nothing,
-    Otlp,
+    /// OTLP export; to the X-Ray endpoint of this region (signed) when it is one.
+    Otlp {
+        xray_region: Option<String>,
+    },
 }
 
 fn wanted(var: impl Fn(&str) -> Option<String>) -> Result<Wanted, TelemetryError> {
@@ -86,11 +89,15 @@ fn wanted(var: impl Fn(&str) -> Option<String>) -> Result<Wanted, TelemetryError
             }
         }
     }
-    for name in endpoint_vars {
-        if let Some(value) = var(name)
-            && !value.trim().to_ascii_lowercase().starts_with("http://")
-        {
-            return Err(TelemetryError::NotPlainHttp { var: name, value });
+    let mut xray_region = None;
+    // The traces endpoint wins over the general one (OTLP exporter specification).
+    for name in endpoint_vars.iter().rev() {
+        if let Some(value) = var(name) {
+            let lower = value.trim().to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                return Err(TelemetryError::NotHttp { var: name, value });
+            }
+            xray_region = crate::xray::region_of(&value);
         }
     }
     for name in [
@@ -103,7 +110,7 @@ fn wanted(var: impl Fn(&str) -> Option<String>) -> Result<Wanted, TelemetryError
             return Err(TelemetryError::Protocol(value));
         }
     }
-    Ok(Wanted::Otlp)
+    Ok(Wanted::Otlp { xray_region })
 }
 
 fn env(name: &str) -> Option<String> {
@@ -126,16 +133,27 @@ pub fn init<S>(
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
-    if wanted(env)? == Wanted::Nothing {
+    let Wanted::Otlp { xray_region } = wanted(env)? else {
         return Ok(None);
-    }
+    };
     let timeout = env("OTEL_EXPORTER_OTLP_TIMEOUT")
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(10), Duration::from_millis);
+    let endpoint_override = match env("AWS_ENDPOINT_URL_XRAY") {
+        Some(url) => Some(
+            url.parse::<http::Uri>()
+                .ok()
+                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+                .ok_or(TelemetryError::XrayOverride(url))?,
+        ),
+        None => None,
+    };
+    let client = crate::xray::OtlpClient::new(timeout, xray_region, endpoint_override)
+        .map_err(|e| TelemetryError::Build(e.to_string()))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
-        .with_http_client(HyperClient::with_default_connector(timeout, None))
+        .with_http_client(client)
         .build()
         .map_err(|e| TelemetryError::Build(e.to_string()))?;
     let mut resource = Resource::builder();
@@ -199,11 +217,11 @@ mod tests {
         assert_eq!(with(&[]).unwrap(), Wanted::Nothing);
         assert_eq!(
             with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]).unwrap(),
-            Wanted::Otlp
+            Wanted::Otlp { xray_region: None }
         );
         assert_eq!(
             with(&[("OTEL_TRACES_EXPORTER", "otlp")]).unwrap(),
-            Wanted::Otlp
+            Wanted::Otlp { xray_region: None }
         );
         assert_eq!(
             with(&[
@@ -224,13 +242,56 @@ mod tests {
     }
 
     #[test]
+    fn the_xray_endpoint_is_recognised_and_the_traces_endpoint_wins() {
+        assert_eq!(
+            with(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://xray.ap-northeast-1.amazonaws.com/v1/traces"
+            )])
+            .unwrap(),
+            Wanted::Otlp {
+                xray_region: Some("ap-northeast-1".into())
+            }
+        );
+        assert_eq!(
+            with(&[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "https://collector.example:4318"
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "https://xray.eu-west-1.amazonaws.com/v1/traces"
+                ),
+            ])
+            .unwrap(),
+            Wanted::Otlp {
+                xray_region: Some("eu-west-1".into())
+            }
+        );
+        assert_eq!(
+            with(&[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "https://xray.eu-west-1.amazonaws.com"
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://127.0.0.1:4318/v1/traces"
+                ),
+            ])
+            .unwrap(),
+            Wanted::Otlp { xray_region: None }
+        );
+    }
+
+    #[test]
     fn unsupported_settings_are_named() {
-        let https = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")]);
+        let ftp = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector:4318")]);
         assert!(
-            https
-                .unwrap_err()
+            ftp.unwrap_err()
                 .to_string()
-                .contains("OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318")
+                .contains("OTEL_EXPORTER_OTLP_ENDPOINT=ftp://collector:4318")
         );
         let grpc = with(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),

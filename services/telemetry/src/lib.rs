@@ -1,5 +1,6 @@
 //! OpenTelemetry traces for both services: the OTLP exporter when the standard `OTEL_*`
-//! variables ask for one ([`export`]), W3C trace context in and out of HTTP headers and MCP
+//! variables ask for one ([`export`]), signed for X-Ray's OTLP endpoint ([`xray`], [`sigv4`]),
+//! W3C trace context in and out of HTTP headers and MCP
 //! `_meta` ([`propagate`]), and the switch that keeps tracing free when it is off.
 //!
 //! When no exporter is configured nothing is installed: [`span`] returns [`tracing::Span::none`]
@@ -7,6 +8,8 @@
 
 pub mod export;
 pub mod propagate;
+pub mod sigv4;
+pub mod xray;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -130,7 +130,7 @@ impl McpToolbox {
                     let provider = credentials
                         .clone()
                         .ok_or_else(|| McpConfigError::NoCredentials(config.url.clone()))?;
-                    let signer = Arc::new(SigV4Signer::new(provider, region));
+                    let signer = Arc::new(SigV4Signer::new(provider, region, "lambda"));
                     HttpClient::Signed(SigningHttpClient::new(http.clone(), signer))
                 }
             };

@@ -22,10 +22,10 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-const KEY_ID: &str = "AKIDTESTVERIFIER";
-const SECRET: &str = "test/secret/key+for+verification";
-const TOKEN: &str = "session-token-123";
-const REGION: &str = "ap-northeast-1";
+pub(crate) const KEY_ID: &str = "AKIDTESTVERIFIER";
+pub(crate) const SECRET: &str = "test/secret/key+for+verification";
+pub(crate) const TOKEN: &str = "session-token-123";
+pub(crate) const REGION: &str = "ap-northeast-1";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -37,8 +37,13 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Recomputes the signature of a request; returns why it is not valid.
-fn verify(parts: &axum::http::request::Parts, body: &[u8]) -> Result<(), String> {
+/// Recomputes the signature of a request to `service` (signed with the constants above);
+/// returns why it is not valid.
+pub(crate) fn verify(
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+) -> Result<(), String> {
     let auth = parts
         .headers
         .get("authorization")
@@ -57,10 +62,10 @@ fn verify(parts: &axum::http::request::Parts, body: &[u8]) -> Result<(), String>
     let signed_headers = field("SignedHeaders=")?;
     let signature = field("Signature=")?;
     let scope: Vec<&str> = credential.split('/').collect();
-    let [key_id, date, region, service, "aws4_request"] = scope[..] else {
+    let [key_id, date, region, signed_service, "aws4_request"] = scope[..] else {
         return Err(format!("bad credential scope {credential}"));
     };
-    if key_id != KEY_ID || region != REGION || service != "lambda" {
+    if key_id != KEY_ID || region != REGION || signed_service != service {
         return Err(format!("wrong key, region or service in {credential}"));
     }
     let amz_date = parts
@@ -150,7 +155,7 @@ async fn spawn_verified_seeing() -> (McpApp, Arc<AtomicUsize>, Arc<AtomicUsize>,
                         .is_some_and(|v| v.contains(CALLER_HEADER));
                     log.lock().unwrap().push((caller, signed));
                     let bytes = to_bytes(body, 2 << 20).await.unwrap();
-                    if let Err(why) = verify(&parts, &bytes) {
+                    if let Err(why) = verify(&parts, &bytes, "lambda") {
                         bad.fetch_add(1, Ordering::SeqCst);
                         return (StatusCode::FORBIDDEN, why).into_response();
                     }
@@ -248,7 +253,7 @@ async fn wrong_credentials_and_tampered_requests_are_refused() {
     assert!(refused.load(Ordering::SeqCst) >= 1);
 
     // A correctly signed request whose body is changed on the way.
-    let signer = SigV4Signer::new(credentials(SECRET), REGION.into());
+    let signer = SigV4Signer::new(credentials(SECRET), REGION.into(), "lambda");
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "lookup_events", "arguments": {"max_results": 1}}})
     .to_string();
@@ -309,7 +314,7 @@ async fn the_caller_travels_with_each_tool_call_in_a_signed_header() {
     );
 
     // A request whose caller header was changed after signing is refused.
-    let signer = SigV4Signer::new(credentials(SECRET), REGION.into());
+    let signer = SigV4Signer::new(credentials(SECRET), REGION.into(), "lambda");
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
     let headers = signer
         .sign(

@@ -5,14 +5,18 @@
 //! request, tool call and event source query, with the right parents and the GenAI attributes,
 //! and without the question's text unless content capture is on. The agent's EMF line for the
 //! answer is read back from its stdout.
+//!
+//! As deployed (context `traces=true`), both processes send to X-Ray's OTLP endpoint, signed with
+//! SigV4: the same chat with that endpoint (redirected here by `AWS_ENDPOINT_URL_XRAY`) must
+//! arrive with every export's signature valid for the service `xray` (checked by the independent
+//! verifier of `sigv4.rs`), and an ordinary collector must never get credentials.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
@@ -72,8 +76,30 @@ fn text(value: &AnyValue) -> String {
 }
 
 type Spans = Arc<Mutex<Vec<Received>>>;
+/// Per export request: `None` when unsigned, else whether its SigV4 signature (service `xray`)
+/// is valid.
+type Signatures = Arc<Mutex<Vec<Option<Result<(), String>>>>>;
 
-async fn export(State(spans): State<Spans>, body: Bytes) -> &'static [u8] {
+/// Where the processes send spans.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Export {
+    /// The receiver's URL as the OTLP endpoint (a collector).
+    Collector,
+    /// X-Ray's OTLP endpoint, as deployed, redirected to the receiver.
+    XRay,
+}
+
+async fn export(
+    State((spans, signatures)): State<(Spans, Signatures)>,
+    request: Request,
+) -> &'static [u8] {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+    let signature = parts
+        .headers
+        .contains_key("authorization")
+        .then(|| crate::sigv4::verify(&parts, &body, "xray"));
+    signatures.lock().unwrap().push(signature);
     let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf batch");
     let mut spans = spans.lock().unwrap();
     for resource in request.resource_spans {
@@ -99,15 +125,16 @@ async fn export(State(spans): State<Spans>, body: Bytes) -> &'static [u8] {
 }
 
 /// An OTLP/HTTP receiver on loopback: its endpoint and what it received.
-async fn spawn_receiver() -> (String, Spans) {
+async fn spawn_receiver() -> (String, Spans, Signatures) {
     let spans = Spans::default();
+    let signatures = Signatures::default();
     let app = axum::Router::new()
         .route("/v1/traces", post(export))
-        .with_state(spans.clone());
+        .with_state((spans.clone(), signatures.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), spans)
+    (format!("http://{addr}"), spans, signatures)
 }
 
 /// The cloudtrail-mcp binary of this build, built if needed (cargo builds only the binaries of
@@ -130,17 +157,40 @@ fn mcp_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_agent")).with_file_name("cloudtrail-mcp")
 }
 
-fn otel_env(command: &mut Command, endpoint: &str) {
+fn otel_env(command: &mut Command, receiver: &str, export: Export) {
     command
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env_remove("OTEL_SERVICE_NAME")
         .env_remove("OTEL_TRACES_EXPORTER")
         .env_remove("OTEL_SDK_DISABLED");
+    match export {
+        Export::Collector => {
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+                .env_remove("AWS_ENDPOINT_URL_XRAY");
+        }
+        // The environment infra/lib/traces.ts gives both processes, and the role's credentials.
+        Export::XRay => {
+            command
+                .env(
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    format!(
+                        "https://xray.{}.amazonaws.com/v1/traces",
+                        crate::sigv4::REGION
+                    ),
+                )
+                .env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+                .env("AWS_ENDPOINT_URL_XRAY", receiver)
+                .env("AWS_ACCESS_KEY_ID", crate::sigv4::KEY_ID)
+                .env("AWS_SECRET_ACCESS_KEY", crate::sigv4::SECRET)
+                .env("AWS_SESSION_TOKEN", crate::sigv4::TOKEN)
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+        }
+    }
 }
 
 /// Starts cloudtrail-mcp on a free port; returns it and its MCP URL.
-async fn spawn_mcp_process(otlp: &str) -> (Child, String) {
+async fn spawn_mcp_process(otlp: &str, export: Export) -> (Child, String) {
     let mut command = Command::new(mcp_binary());
     command
         .args(["--listen", "127.0.0.1:0", "--source", "sample"])
@@ -148,7 +198,7 @@ async fn spawn_mcp_process(otlp: &str) -> (Child, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    otel_env(&mut command, otlp);
+    otel_env(&mut command, otlp, export);
     let mut child = command.spawn().expect("start cloudtrail-mcp");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
@@ -171,6 +221,7 @@ async fn spawn_agent_process(
     mcp_url: &str,
     bedrock: &str,
     capture: bool,
+    export: Export,
 ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -200,7 +251,7 @@ async fn spawn_agent_process(
         )
         .stdout(Stdio::piped())
         .kill_on_drop(true);
-    otel_env(&mut command, otlp);
+    otel_env(&mut command, otlp, export);
     let mut child = command.spawn().expect("start the agent");
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -255,10 +306,14 @@ fn one<'a>(spans: &'a [Received], service: &str, name: &str, trace: &str) -> &'a
     found[0]
 }
 
-/// Runs one chat (a tool call, then an answer) and returns its spans and the agent's stdout.
-async fn traced_chat(capture: bool) -> (Vec<Received>, Vec<String>) {
-    let (otlp, spans) = spawn_receiver().await;
-    let (_mcp, mcp_url) = spawn_mcp_process(&otlp).await;
+/// Runs one chat (a tool call, then an answer) and returns its spans, the agent's stdout and
+/// the export requests' signatures.
+async fn traced_chat(
+    capture: bool,
+    export: Export,
+) -> (Vec<Received>, Vec<String>, Vec<Option<Result<(), String>>>) {
+    let (otlp, spans, signatures) = spawn_receiver().await;
+    let (_mcp, mcp_url) = spawn_mcp_process(&otlp, export).await;
     let (bedrock, _standin) = spawn_standin(vec![
         Reply::ToolUse {
             id: "tu-trace-1",
@@ -268,7 +323,8 @@ async fn traced_chat(capture: bool) -> (Vec<Received>, Vec<String>) {
         Reply::Text(vec!["Three events."]),
     ])
     .await;
-    let (_agent, base, stdout) = spawn_agent_process(&otlp, &mcp_url, &bedrock, capture).await;
+    let (_agent, base, stdout) =
+        spawn_agent_process(&otlp, &mcp_url, &bedrock, capture, export).await;
     let body = reqwest::Client::new()
         .post(format!("{base}/api/chat"))
         .json(&json!({"message": format!("What happened? {MARKER}"), "timezone": "UTC"}))
@@ -295,12 +351,17 @@ async fn traced_chat(capture: bool) -> (Vec<Received>, Vec<String>) {
     )
     .await;
     let lines = stdout.lock().unwrap().clone();
-    (received, lines)
+    let signatures = signatures.lock().unwrap().clone();
+    (received, lines, signatures)
 }
 
 #[tokio::test]
 async fn one_chat_is_one_trace_from_the_browser_to_the_event_source() {
-    let (spans, stdout) = traced_chat(false).await;
+    let (spans, stdout, signatures) = traced_chat(false, Export::Collector).await;
+    assert!(
+        signatures.iter().all(Option::is_none),
+        "a collector that is not X-Ray gets no signature (no credentials): {signatures:?}"
+    );
     let request = spans
         .iter()
         .find(|r| r.service == "agent" && r.span.name == "POST /api/chat")
@@ -427,7 +488,7 @@ async fn one_chat_is_one_trace_from_the_browser_to_the_event_source() {
 
 #[tokio::test]
 async fn content_goes_into_spans_only_when_capture_is_on() {
-    let (spans, _) = traced_chat(true).await;
+    let (spans, _, _) = traced_chat(true, Export::Collector).await;
     let run = spans
         .iter()
         .find(|r| r.span.name == "invoke_agent aws-ops-agent")
@@ -446,4 +507,24 @@ async fn content_goes_into_spans_only_when_capture_is_on() {
             .unwrap()
             .contains("events")
     );
+}
+
+#[tokio::test]
+async fn as_deployed_both_processes_send_signed_spans_to_xray() {
+    let (spans, _, signatures) = traced_chat(false, Export::XRay).await;
+    assert!(!signatures.is_empty());
+    for signature in &signatures {
+        match signature {
+            Some(Ok(())) => {}
+            other => panic!("an export to X-Ray was not validly signed: {other:?}"),
+        }
+    }
+    let request = spans
+        .iter()
+        .find(|r| r.service == "agent" && r.span.name == "POST /api/chat")
+        .unwrap();
+    let trace = request.trace_id();
+    let server = one(&spans, "cloudtrail-mcp", "tools/call lookup_events", &trace);
+    let tool = one(&spans, "agent", "execute_tool lookup_events", &trace);
+    assert_eq!(server.trace_id(), tool.trace_id());
 }
