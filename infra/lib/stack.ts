@@ -1,5 +1,6 @@
 // The stack: the network, the MCP function and the agent service, wired together, plus the
-// outputs (the chat URL and the MCP Function URL).
+// outputs (the chat URL and the MCP Function URL). With context trailBucketName, also the Athena
+// table over the CloudTrail trail that the MCP function then queries (trail-history.ts).
 import { CfnOutput, Stack, StackProps, Annotations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +11,7 @@ import { McpFunction } from './mcp-function.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { SessionsTable } from './sessions-table.ts';
+import { TrailHistory } from './trail-history.ts';
 
 export interface AgentStackProps extends StackProps {
   readonly config: AppConfig;
@@ -23,6 +25,8 @@ export class AgentStack extends Stack {
   readonly agent: AgentService;
   readonly sessions: SessionsTable;
   readonly monitoring: Monitoring;
+  /** Athena over the trail in S3 (context trailBucketName); none: the function uses LookupEvents. */
+  readonly trailHistory?: TrailHistory;
 
   constructor(scope: Construct, id: string, props: AgentStackProps) {
     super(scope, id, props);
@@ -38,6 +42,14 @@ export class AgentStack extends Stack {
       reservedConcurrency: config.mcpReservedConcurrency,
       repoRoot: props.repoRoot,
     });
+    if (config.trailHistory) {
+      this.trailHistory = new TrailHistory(this, 'TrailHistory', {
+        config: config.trailHistory,
+        role: this.mcp.role,
+        functionTimeout: this.mcp.timeout,
+      });
+      for (const [key, value] of Object.entries(this.trailHistory.environment)) this.mcp.function.addEnvironment(key, value);
+    }
     this.sessions = new SessionsTable(this, 'Sessions');
     this.agent = new AgentService(this, 'Agent', {
       sessions: this.sessions,
