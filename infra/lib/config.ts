@@ -24,6 +24,30 @@ export interface OidcConfig {
 
 export type Arch = 'arm64' | 'x86_64';
 
+/**
+ * Organization-scale history (`--source athena`): an Athena table over the CloudTrail trail's S3
+ * bucket. Present only when context names the bucket (`trailBucketName`); see trail-history.ts.
+ */
+export interface TrailHistoryConfig {
+  /** The bucket the trail delivers to (`AWSLogs/...` at its root). */
+  readonly bucketName: string;
+  /** An organization trail's id (`o-...`): its files sit under `AWSLogs/o-.../ACCOUNT/`. */
+  readonly organizationId?: string;
+  /** The KMS key the trail encrypts its files with (SSE-KMS), if any: a key ARN. */
+  readonly kmsKeyArn?: string;
+  /** The accounts of the `account` enum projection; empty: the deploying account only (a
+   *  single-account trail). An organization trail must list them. */
+  readonly accounts: string[];
+  /** The regions of the `region` enum projection. */
+  readonly regions: string[];
+  /** The first day of the `timestamp` date projection, `yyyy/MM/dd`. */
+  readonly startDate: string;
+  /** The workgroup's bytes-scanned cutoff per query, in MB of 10^6 bytes (at least 10, Athena's minimum). */
+  readonly bytesScannedCutoffMb: number;
+  /** How many days back a tool's window may reach (CLOUDTRAIL_MCP_ATHENA_MAX_DAYS). */
+  readonly maxDays: number;
+}
+
 export interface AppConfig {
   readonly stackName: string;
   /** Bedrock model id, inference profile id, or ARN (the forms `parseModelId` accepts). */
@@ -55,6 +79,8 @@ export interface AppConfig {
   readonly traces: boolean;
   /** Also turn CloudWatch Transaction Search on for the account (with `traces`). */
   readonly transactionSearch: boolean;
+  /** Athena over the CloudTrail trail in S3 instead of LookupEvents; none: LookupEvents. */
+  readonly trailHistory?: TrailHistoryConfig;
 }
 
 export class ConfigError extends Error {}
@@ -183,6 +209,98 @@ function email(value: unknown): string | undefined {
   return text;
 }
 
+/** The regions every account has enabled by default (the opt-in regions are left out: list
+ *  them in trailRegions when the trail records them). */
+export const DEFAULT_TRAIL_REGIONS = [
+  'us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'ca-central-1', 'sa-east-1',
+  'eu-central-1', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-north-1',
+  'ap-south-1', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-southeast-1', 'ap-southeast-2',
+];
+
+/** The first day of the date projection when trailStartDate is not given (AWS's example's). */
+export const DEFAULT_TRAIL_START_DATE = '2020/01/01';
+
+/** The trail-history keys that mean nothing without trailBucketName. */
+const TRAIL_KEYS = ['trailOrganizationId', 'trailKmsKeyArn', 'trailAccounts', 'trailRegions', 'trailStartDate',
+  'athenaBytesScannedCutoffMb', 'historyMaxDays'];
+
+/** `YYYY/MM/DD` or `YYYY-MM-DD`, a real calendar day, as `yyyy/MM/dd`. */
+function startDate(value: unknown): string {
+  const text = str(value)?.trim();
+  if (text === undefined) return DEFAULT_TRAIL_START_DATE;
+  const m = /^(\d{4})[/-](\d{2})[/-](\d{2})$/.exec(text);
+  const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
+  if (!m || !day || day.getUTCFullYear() !== Number(m[1]) || day.getUTCMonth() !== Number(m[2]) - 1
+    || day.getUTCDate() !== Number(m[3])) {
+    throw new ConfigError(`context trailStartDate must be a day such as 2024/01/31 (yyyy/MM/dd), got ${JSON.stringify(text)}`);
+  }
+  // CloudTrail started in November 2013; a projection from before it only adds empty partitions.
+  if (day.getTime() < Date.UTC(2013, 10, 1) || day.getTime() > Date.now()) {
+    throw new ConfigError(`context trailStartDate must be between 2013/11/01 (CloudTrail's start) and today, got ${text}`);
+  }
+  return `${m[1]}/${m[2]}/${m[3]}`;
+}
+
+/** The trail-history settings, or none when trailBucketName is not set. */
+function trailHistory(get: (key: string) => unknown): TrailHistoryConfig | undefined {
+  const bucketName = str(get('trailBucketName'))?.trim();
+  if (bucketName === undefined) {
+    const given = (value: unknown) => str(value) !== undefined && !(Array.isArray(value) && value.length === 0);
+    const stray = TRAIL_KEYS.filter((key) => given(get(key)));
+    if (stray.length > 0) {
+      throw new ConfigError(`context ${stray.join(', ')} ${stray.length > 1 ? 'apply' : 'applies'} only with trailBucketName `
+        + '(the S3 bucket the CloudTrail trail delivers to): set it, or remove them');
+    }
+    return undefined;
+  }
+  // S3's naming rules for general purpose buckets (no uppercase, no underscores, no IP form).
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName) || bucketName.includes('..')
+    || /^\d+\.\d+\.\d+\.\d+$/.test(bucketName)) {
+    throw new ConfigError(`context trailBucketName must be an S3 bucket name (3-63 characters: a-z, 0-9, dots, hyphens), `
+      + `got ${JSON.stringify(bucketName)}; give the name, not an ARN or s3:// URL`);
+  }
+  const organizationId = str(get('trailOrganizationId'))?.trim();
+  if (organizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(organizationId)) {
+    throw new ConfigError(`context trailOrganizationId must be an AWS Organizations id such as o-a1b2c3d4e5, got ${JSON.stringify(organizationId)}`);
+  }
+  const kmsKeyArn = str(get('trailKmsKeyArn'))?.trim();
+  if (kmsKeyArn !== undefined && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsKeyArn)) {
+    throw new ConfigError(`context trailKmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias: `
+      + `IAM grants kms:Decrypt on the key's ARN), got ${JSON.stringify(kmsKeyArn)}`);
+  }
+  const accounts = list(get('trailAccounts'), 'trailAccounts');
+  for (const account of accounts) {
+    if (!/^\d{12}$/.test(account)) throw new ConfigError(`context trailAccounts: ${JSON.stringify(account)} is not a 12-digit AWS account id`);
+  }
+  if (organizationId !== undefined && accounts.length === 0) {
+    throw new ConfigError(`context trailAccounts is required with trailOrganizationId: list the member accounts whose `
+      + `events the table covers (the account partition's values), e.g. -c trailAccounts=111122223333,444455556666`);
+  }
+  const regions = list(get('trailRegions'), 'trailRegions');
+  for (const region of regions) {
+    if (!/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/.test(region)) {
+      throw new ConfigError(`context trailRegions: ${JSON.stringify(region)} is not an AWS region name such as eu-west-1`);
+    }
+  }
+  for (const [key, values] of [['trailAccounts', accounts], ['trailRegions', regions]] as const) {
+    const twice = values.filter((v, i) => values.indexOf(v) !== i);
+    if (twice.length > 0) throw new ConfigError(`context ${key} lists ${twice[0]} more than once`);
+  }
+  return {
+    bucketName,
+    organizationId,
+    kmsKeyArn,
+    accounts,
+    regions: regions.length > 0 ? regions : DEFAULT_TRAIL_REGIONS,
+    startDate: startDate(get('trailStartDate')),
+    // MB of 10^6 bytes, as Athena counts: 10 MB is its minimum cutoff; 10 GB ($0.05 a query at $5
+    // per TB) by default.
+    bytesScannedCutoffMb: int(get('athenaBytesScannedCutoffMb'), 'athenaBytesScannedCutoffMb', 10, 10_000_000, 10_000),
+    // The binary accepts 1..3660 (CLOUDTRAIL_MCP_ATHENA_MAX_DAYS).
+    maxDays: int(get('historyMaxDays'), 'historyMaxDays', 1, 3660, 365),
+  };
+}
+
 /** Reads and validates the configuration; `get` returns a context value by key. */
 export function configFromContext(get: (key: string) => unknown): AppConfig {
   const allowedCidrs = list(get('allowedCidrs'), 'allowedCidrs');
@@ -274,5 +392,6 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     dailyBudgetUsd: int(get('dailyBudgetUsd'), 'dailyBudgetUsd', 1, 100000, 50),
     traces,
     transactionSearch,
+    trailHistory: trailHistory(get),
   };
 }

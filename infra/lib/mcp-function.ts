@@ -73,14 +73,16 @@ export class McpFunction extends Construct {
       binaryName: 'cloudtrail-mcp',
       architecture: props.architecture,
       // The bootstrap is built with `cargo lambda build --profile lambda --package cloudtrail-mcp
-      // --no-default-features`: the workspace's `lambda` profile (release tuned for size); features
-      // resolved for cloudtrail-mcp alone (without --package, Cargo unifies them with the agent's,
-      // e.g. rmcp's HTTP client); without the credential sources only a developer's machine uses
-      // (SSO, credential_process). 14.3 MiB -> 7.5 MiB (README "Performance");
-      // infra/scripts/check-bootstrap.mjs fails a synth over 8 MiB.
+      // --no-default-features --features athena`: the workspace's `lambda` profile (release tuned
+      // for size); features resolved for cloudtrail-mcp alone (without --package, Cargo unifies them
+      // with the agent's, e.g. rmcp's HTTP client); without the credential sources only a
+      // developer's machine uses (SSO, credential_process); with the athena source always, so that
+      // the artifact a synth checks is the one every configuration deploys (`--source athena` is
+      // chosen at run time by CLOUDTRAIL_MCP_SOURCE, see trail-history.ts). README "Performance";
+      // infra/scripts/check-bootstrap.mjs fails a synth over 9 MiB (arm64).
       bundling: {
         profile: 'lambda',
-        cargoLambdaFlags: ['--package', 'cloudtrail-mcp', '--no-default-features'],
+        cargoLambdaFlags: ['--package', 'cloudtrail-mcp', '--no-default-features', '--features', 'athena'],
       },
       memorySize: 256,
       timeout: this.timeout,

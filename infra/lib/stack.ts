@@ -1,5 +1,6 @@
 // The stack: the network, the MCP function and the agent service, wired together, plus the
-// outputs (the chat URL and the MCP Function URL).
+// outputs (the chat URL and the MCP Function URL). With context trailBucketName, also the Athena
+// table over the CloudTrail trail that the MCP function then queries (trail-history.ts).
 import { CfnOutput, Stack, StackProps, Annotations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,6 +12,7 @@ import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { SessionsTable } from './sessions-table.ts';
 import { Traces } from './traces.ts';
+import { TrailHistory } from './trail-history.ts';
 
 export interface AgentStackProps extends StackProps {
   readonly config: AppConfig;
@@ -26,6 +28,8 @@ export class AgentStack extends Stack {
   readonly monitoring: Monitoring;
   /** Trace export, when context `traces` turns it on. */
   readonly traces?: Traces;
+  /** Athena over the trail in S3 (context trailBucketName); none: the function uses LookupEvents. */
+  readonly trailHistory?: TrailHistory;
 
   constructor(scope: Construct, id: string, props: AgentStackProps) {
     super(scope, id, props);
@@ -41,6 +45,14 @@ export class AgentStack extends Stack {
       reservedConcurrency: config.mcpReservedConcurrency,
       repoRoot: props.repoRoot,
     });
+    if (config.trailHistory) {
+      this.trailHistory = new TrailHistory(this, 'TrailHistory', {
+        config: config.trailHistory,
+        role: this.mcp.role,
+        functionTimeout: this.mcp.timeout,
+      });
+      for (const [key, value] of Object.entries(this.trailHistory.environment)) this.mcp.function.addEnvironment(key, value);
+    }
     this.sessions = new SessionsTable(this, 'Sessions');
     this.agent = new AgentService(this, 'Agent', {
       sessions: this.sessions,

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bedrockModelArns } from '../lib/bedrock.ts';
-import { addressCount, ConfigError, configFromContext, MAX_ADDRESSES_WITHOUT_OIDC } from '../lib/config.ts';
+import { addressCount, ConfigError, configFromContext, DEFAULT_TRAIL_REGIONS, MAX_ADDRESSES_WITHOUT_OIDC } from '../lib/config.ts';
 
 const parse = (context: Record<string, unknown>) => configFromContext((key) => context[key]);
 
@@ -182,4 +182,64 @@ test('tasks: two by default, autoscaling up to maxTasks (at least desiredCount)'
   assert.equal(parse({ desiredCount: 6 }).maxTasks, 6);
   assert.equal(parse({ desiredCount: 1, maxTasks: 3 }).maxTasks, 3);
   assert.throws(() => parse({ desiredCount: 3, maxTasks: 2 }), /maxTasks \(2\) must be at least desiredCount \(3\)/);
+});
+
+test('trail history: off without trailBucketName, defaults for a single-account trail, every key parsed', () => {
+  assert.equal(parse({}).trailHistory, undefined);
+  assert.deepEqual(parse({ trailBucketName: 'my-trail-bucket' }).trailHistory, {
+    bucketName: 'my-trail-bucket',
+    organizationId: undefined,
+    kmsKeyArn: undefined,
+    accounts: [],
+    regions: DEFAULT_TRAIL_REGIONS,
+    startDate: '2020/01/01',
+    bytesScannedCutoffMb: 10_000,
+    maxDays: 365,
+  });
+  const key = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+  assert.deepEqual(parse({
+    trailBucketName: 'org.trail-logs', trailOrganizationId: 'o-a1b2c3d4e5', trailKmsKeyArn: key,
+    trailAccounts: '111122223333, 444455556666', trailRegions: '["eu-west-1","us-gov-west-1"]', trailStartDate: '2024-02-29',
+    athenaBytesScannedCutoffMb: '10', historyMaxDays: 3660,
+  }).trailHistory, {
+    bucketName: 'org.trail-logs',
+    organizationId: 'o-a1b2c3d4e5',
+    kmsKeyArn: key,
+    accounts: ['111122223333', '444455556666'],
+    regions: ['eu-west-1', 'us-gov-west-1'],
+    startDate: '2024/02/29',
+    bytesScannedCutoffMb: 10,
+    maxDays: 3660,
+  });
+});
+
+test('trail history: bad values are refused with a message naming the key', () => {
+  const on = { trailBucketName: 'my-trail-bucket' };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ trailOrganizationId: 'o-a1b2c3d4e5' }, /context trailOrganizationId applies only with trailBucketName/],
+    [{ trailRegions: 'eu-west-1', historyMaxDays: 30 }, /context trailRegions, historyMaxDays apply only with trailBucketName/],
+    [{ trailBucketName: 'arn:aws:s3:::my-trail-bucket' }, /context trailBucketName must be an S3 bucket name .* not an ARN or s3:\/\/ URL/],
+    [{ trailBucketName: 's3://my-trail-bucket' }, /context trailBucketName must be an S3 bucket name/],
+    [{ trailBucketName: 'My_Bucket' }, /context trailBucketName must be an S3 bucket name/],
+    [{ trailBucketName: 'ab' }, /context trailBucketName must be an S3 bucket name/],
+    [{ ...on, trailOrganizationId: 'r-abcd' }, /context trailOrganizationId must be an AWS Organizations id such as o-a1b2c3d4e5, got "r-abcd"/],
+    [{ ...on, trailOrganizationId: 'o-a1b2c3d4e5' }, /context trailAccounts is required with trailOrganizationId/],
+    [{ ...on, trailKmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:alias/trail' }, /context trailKmsKeyArn must be a KMS key ARN .*not an alias/],
+    [{ ...on, trailKmsKeyArn: '1234abcd-12ab-34cd-56ef-1234567890ab' }, /context trailKmsKeyArn must be a KMS key ARN/],
+    [{ ...on, trailAccounts: '1111-2222-3333' }, /context trailAccounts: "1111-2222-3333" is not a 12-digit AWS account id/],
+    [{ ...on, trailAccounts: '111122223333,111122223333' }, /context trailAccounts lists 111122223333 more than once/],
+    [{ ...on, trailRegions: 'eu-west-1,Europe' }, /context trailRegions: "Europe" is not an AWS region name/],
+    [{ ...on, trailRegions: 'eu-west-1,eu-west-1' }, /context trailRegions lists eu-west-1 more than once/],
+    [{ ...on, trailStartDate: '2024/02/30' }, /context trailStartDate must be a day such as 2024\/01\/31 \(yyyy\/MM\/dd\), got "2024\/02\/30"/],
+    [{ ...on, trailStartDate: '01/02/2024' }, /context trailStartDate must be a day/],
+    [{ ...on, trailStartDate: '2010/01/01' }, /context trailStartDate must be between 2013\/11\/01 \(CloudTrail's start\) and today/],
+    [{ ...on, trailStartDate: '2999/01/01' }, /context trailStartDate must be between/],
+    [{ ...on, athenaBytesScannedCutoffMb: 9 }, /context athenaBytesScannedCutoffMb must be an integer from 10 to 10000000, got 9/],
+    [{ ...on, athenaBytesScannedCutoffMb: '1.5' }, /context athenaBytesScannedCutoffMb must be an integer/],
+    [{ ...on, historyMaxDays: 0 }, /context historyMaxDays must be an integer from 1 to 3660, got 0/],
+    [{ ...on, historyMaxDays: 3661 }, /context historyMaxDays must be an integer from 1 to 3660/],
+  ];
+  for (const [context, message] of cases) {
+    assert.throws(() => parse(context), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(context));
+  }
 });

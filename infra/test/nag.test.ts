@@ -1,6 +1,6 @@
 // cdk-nag's AwsSolutions pack (a CDK policy-validation plugin) on the stack, for the default, the
-// no-NAT, the HTTPS + OIDC and the application-inference-profile configurations: synthesis fails on
-// any unacknowledged finding.
+// no-NAT, the HTTPS + OIDC, the application-inference-profile and the trail-history (organization
+// and single-account) configurations: synthesis fails on any unacknowledged finding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +17,14 @@ const configs: Record<string, Record<string, unknown>> = {
     modelId: 'arn:aws:bedrock:ap-northeast-1:123456789012:application-inference-profile/a1b2c3d4e5f6',
     bedrockFoundationModels: ['anthropic.claude-sonnet-4-5-20250929-v1:0', 'anthropic.claude-haiku-4-5-20251001-v1:0'],
   },
+  'trail history, organization trail with a KMS key': {
+    allowedCidrs: ['203.0.113.0/24'],
+    trailBucketName: 'org-trail-logs',
+    trailOrganizationId: 'o-a1b2c3d4e5',
+    trailAccounts: '111122223333,444455556666',
+    trailKmsKeyArn: 'arn:aws:kms:ap-northeast-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  },
+  'trail history, single-account trail': { allowedCidrs: ['203.0.113.0/24'], trailBucketName: 'my-trail-bucket' },
 };
 
 for (const [name, context] of Object.entries(configs)) {
@@ -52,6 +60,21 @@ const expectedAcknowledgements: Record<string, string[]> = {
   'application inference profile over two models': [
     ...commonAcknowledgements,
     'AwsSolutions-IAM5[Resource::arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0] @ Test/Agent/TaskRole -> Test/Agent/TaskRole/DefaultPolicy/Resource',
+  ],
+  // Athena reads day folders and writes result objects named at query time: the CloudTrail folder
+  // of each account of the table, and the result prefix; the results bucket has no access logs.
+  'trail history, organization trail with a KMS key': [
+    ...commonAcknowledgements,
+    'AwsSolutions-IAM5[Resource::arn:aws:s3:::org-trail-logs/AWSLogs/o-a1b2c3d4e5/111122223333/CloudTrail/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+    'AwsSolutions-IAM5[Resource::arn:aws:s3:::org-trail-logs/AWSLogs/o-a1b2c3d4e5/444455556666/CloudTrail/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+    'AwsSolutions-IAM5[Resource::<TrailHistoryResults77D9D13A.Arn>/athena-results/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+    'AwsSolutions-S1 @ Test/TrailHistory/Results -> Test/TrailHistory/Results/Resource',
+  ],
+  'trail history, single-account trail': [
+    ...commonAcknowledgements,
+    'AwsSolutions-IAM5[Resource::arn:aws:s3:::my-trail-bucket/AWSLogs/123456789012/CloudTrail/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+    'AwsSolutions-IAM5[Resource::<TrailHistoryResults77D9D13A.Arn>/athena-results/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
+    'AwsSolutions-S1 @ Test/TrailHistory/Results -> Test/TrailHistory/Results/Resource',
   ],
 };
 

@@ -58,6 +58,8 @@ export function resolver(template, { region, account, stackName, attributes = {}
     "AWS::NoValue": undefined,
   };
   const physicalName = (id) => `${stackName}-${id}`.slice(0, 64);
+  // S3 bucket names are lower case (and their ARNs have no region or account).
+  const bucketName = (id) => physicalName(id).toLowerCase().slice(0, 63);
   const arnOf = (id) => {
     const resource = template.Resources[id];
     if (!resource) throw new Error(`Fn::GetAtt of an unknown resource ${id}`);
@@ -72,6 +74,8 @@ export function resolver(template, { region, account, stackName, attributes = {}
         return `arn:aws:elasticloadbalancing:${region}:${account}:loadbalancer/app/${physicalName(id).slice(0, 32)}/50dc6c495c0c9188`;
       case "AWS::ElasticLoadBalancingV2::TargetGroup":
         return `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${physicalName(id).slice(0, 32)}/73e2d6bc24d8a067`;
+      case "AWS::S3::Bucket":
+        return `arn:aws:s3:::${bucketName(id)}`;
       default: {
         const service = resource.Type.split("::")[1].toLowerCase();
         return `arn:aws:${service}:${region}:${account}:${physicalName(id)}`;
@@ -99,6 +103,7 @@ export function resolver(template, { region, account, stackName, attributes = {}
         if (template.Parameters?.[arg]) return template.Parameters[arg].Default;
         // Most resources' Ref is their name; load balancers and target groups give their ARN.
         if (REF_IS_ARN.has(template.Resources[arg]?.Type)) return arnOf(arg);
+        if (template.Resources[arg]?.Type === "AWS::S3::Bucket") return bucketName(arg);
         if (template.Resources[arg]) return physicalName(arg);
         throw new Error(`Ref to an unknown name ${arg}`);
       case "Fn::GetAtt": {
