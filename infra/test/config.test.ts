@@ -243,3 +243,14 @@ test('trail history: bad values are refused with a message naming the key', () =
     assert.throws(() => parse(context), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(context));
   }
 });
+
+test('trace export is off by default, and Transaction Search only comes with it', () => {
+  const base = { allowedCidrs: '203.0.113.0/24' };
+  assert.equal(parse(base).traces, false);
+  assert.equal(parse(base).transactionSearch, false);
+  const on = parse({ ...base, traces: 'true', transactionSearch: 'true' });
+  assert.equal(on.traces, true);
+  assert.equal(on.transactionSearch, true);
+  assert.throws(() => parse({ ...base, transactionSearch: 'true' }), /transactionSearch=true needs traces=true/);
+  assert.throws(() => parse({ ...base, traces: 'yes' }), /context traces must be true or false/);
+});

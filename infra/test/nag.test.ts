@@ -25,6 +25,7 @@ const configs: Record<string, Record<string, unknown>> = {
     trailKmsKeyArn: 'arn:aws:kms:ap-northeast-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab',
   },
   'trail history, single-account trail': { allowedCidrs: ['203.0.113.0/24'], trailBucketName: 'my-trail-bucket' },
+  'traces with Transaction Search': { allowedCidrs: ['203.0.113.0/24'], traces: true, transactionSearch: true },
 };
 
 for (const [name, context] of Object.entries(configs)) {
@@ -75,6 +76,12 @@ const expectedAcknowledgements: Record<string, string[]> = {
     'AwsSolutions-IAM5[Resource::arn:aws:s3:::my-trail-bucket/AWSLogs/123456789012/CloudTrail/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
     'AwsSolutions-IAM5[Resource::<TrailHistoryResults77D9D13A.Arn>/athena-results/*] @ Test/Mcp/Role -> Test/Mcp/Role/DefaultPolicy/Resource',
     'AwsSolutions-S1 @ Test/TrailHistory/Results -> Test/TrailHistory/Results/Resource',
+  ],
+  // xray:PutTraceSegments takes only "*", in a policy of its own per role.
+  'traces with Transaction Search': [
+    ...commonAcknowledgements,
+    'AwsSolutions-IAM5[Resource::*] @ Test/Traces/AgentExport -> Test/Traces/AgentExport/Resource',
+    'AwsSolutions-IAM5[Resource::*] @ Test/Traces/McpExport -> Test/Traces/McpExport/Resource',
   ],
 };
 

@@ -25,6 +25,7 @@ import { startDynamoStandin } from "./dynamodb.mjs";
 import { healthCheck, startCredentialsEndpoint, startLoadBalancer, startOidcSigner } from "./ecs.mjs";
 import { startFunction } from "./lambda.mjs";
 import { CredentialBook } from "./sigv4.mjs";
+import { startXrayStandin } from "./xray.mjs";
 import { dockerImageAssets, dockerfileEnv, iamEvaluator, loadAssembly, onlyResource, resolver, resourcesOf } from "./template.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -99,12 +100,21 @@ for (const dir of assemblies) {
       // The one permitted swap: the sample archive instead of CloudTrail's LookupEvents.
       assert.equal(lambdaEnv.CLOUDTRAIL_MCP_SOURCE, "api", "the deployed function reads CloudTrail's API");
       lambdaEnv.CLOUDTRAIL_MCP_SOURCE = "sample";
+      // Trace export (context traces=true): X-Ray's OTLP endpoint, swapped (the SDKs' standard
+      // AWS_ENDPOINT_URL_XRAY) for a stand-in that checks each export as X-Ray would.
+      const xraySwap = {};
+      if (lambdaEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+        facts.xray = await startXrayStandin({ book, region, iam: (principal) => iamEvaluator(template, resolve, principal) });
+        cleanup.push(facts.xray.stop);
+        xraySwap.AWS_ENDPOINT_URL_XRAY = facts.xray.endpoint;
+      }
       const fnCredentials = book.issue(fnRoleId);
       const logGroup = fn.LoggingConfig?.LogGroup ? resolve(fn.LoggingConfig.LogGroup) : `/aws/lambda/${stackName}-${fnId}`;
       const lambda = await startFunction({
         command: bin("cloudtrail-mcp"),
         env: {
           ...lambdaEnv,
+          ...xraySwap,
           AWS_ACCESS_KEY_ID: fnCredentials.accessKeyId,
           AWS_SECRET_ACCESS_KEY: fnCredentials.secretAccessKey,
           AWS_SESSION_TOKEN: fnCredentials.sessionToken,
@@ -192,6 +202,7 @@ for (const dir of assemblies) {
         // And DynamoDB's (same mechanism).
         AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
         ...swaps,
+        ...xraySwap,
         HOME: home,
         PATH: "/usr/bin:/bin",
       });
@@ -391,6 +402,19 @@ for (const dir of assemblies) {
       const foreign = await fetch(target, { method: "POST", headers: signed.headers, body });
       assert.equal(foreign.status, 403);
       assert.match(await foreign.text(), /not authorized to perform: lambda:InvokeFunctionUrl/);
+    });
+
+    test("with trace export, both processes send their spans to X-Ray, signed with their own roles", async (t) => {
+      const endpoint = facts.lambdaEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+      assert.equal(facts.containerEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, endpoint, "both processes export to the same endpoint");
+      if (!endpoint) return t.skip("this assembly does not export traces (context traces)");
+      assert.equal(endpoint, `https://xray.${region}.amazonaws.com/v1/traces`);
+      // The chat above made spans on both sides: the function flushes before each answer, the
+      // agent's batch goes out within its schedule delay (5 s by default).
+      const senders = () => new Set(facts.xray.exports.map((e) => e.principal));
+      for (let i = 0; i < 100 && senders().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(facts.xray.refused, [], "no export was refused");
+      assert.deepEqual([...senders()].sort(), [facts.fnRoleId, facts.taskRoleId].sort(), JSON.stringify(facts.xray.exports));
     });
   });
 }
