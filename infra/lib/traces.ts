@@ -59,7 +59,7 @@ export class Traces extends Construct {
       const search = new xray.CfnTransactionSearchConfig(this, 'TransactionSearch', {
         indexingPercentage: props.indexingPercentage ?? 1,
       });
-      search.addDependency(policy);
+      search.node.addDependency(policy);
     }
   }
 
