@@ -146,7 +146,7 @@ function layout(answer) {
       : `tools: ${[...c.querySelectorAll(".tool .name")].map((n) => n.textContent).join(", ")}`));
 }
 
-test("a turn's text stays above its tool card and apart from the next turn: live, after reload, in the session", async () => {
+test("a turn's text stays above its tool card and apart from the next turn, and its cost line stays under it: live, after reload, in the session", async () => {
   const page = await open(browser, agent.base);
   const expected = [`text: ${TURNS_FIRST}`, "tools: summarize_activity", `text: ${TURNS_SECOND}`];
   const answer = await ask(page, "two turns please");
@@ -162,11 +162,17 @@ test("a turn's text stays above its tool card and apart from the next turn: live
   assert.equal(stored.text, `${TURNS_FIRST}\n\n${TURNS_SECOND}`);
   assert.deepEqual(stored.parts.map((p) => p.type), ["text", "tool", "text"]);
   assert.equal(stored.parts[1].id, stored.tools[0].id);
+  // The answer's cost line (two model calls of the stand-in's 100 + 20 tokens), kept with it.
+  const usage = await answer.locator(".usage-note").textContent();
+  assert.match(usage, /^200 → 40 tokens/);
+  assert.equal(stored.usage.output_tokens, 40);
+  assert.equal(stored.stats.model_calls, 2);
 
   await page.reload();
   const restored = page.locator("article.msg-assistant").first();
   await restored.locator("xpath=self::*[@data-done]").waitFor();
   assert.deepEqual(await layout(restored), expected, "after reload");
+  assert.equal(await restored.locator(".usage-note").textContent(), usage, "the same cost line after reload");
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

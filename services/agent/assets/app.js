@@ -379,6 +379,8 @@ async function loadSession() {
       renderParts(shown, message);
       if (Array.isArray(message.suggestions)) showSuggestions(shown, message.suggestions);
       for (const error of message.errors || []) addErrorNote(shown, error.message, error.kind);
+      // The stored `usage` and `stats` are the answer's `done` event's.
+      addUsageNote(shown, message);
       shown.el.dataset.done = "restored";
     }
     if (state.follow) keepInView();
@@ -621,7 +623,8 @@ function finishAnswer(answer) {
 }
 
 /** A discreet line under a finished answer: its tokens (prompt, of which cached, and output)
- * and estimated cost, from the `done` event. Numbers only, set as text. */
+ * and estimated cost, from the `done` event (live) or the stored answer (reload), which carry the
+ * same `usage` and `stats`. Numbers only, set as text. */
 function addUsageNote(answer, done) {
   const usage = done?.usage;
   if (!usage || answer.el.querySelector(".usage-note")) return;

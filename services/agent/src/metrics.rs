@@ -2,21 +2,21 @@
 //! priced from a per-model table ([`Prices`]), and written as a CloudWatch Embedded Metric Format
 //! line ([`emf_line`]) that CloudWatch Logs turns into metrics with no agent in the task.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::conversation::Usage;
 use crate::events::RunEnd;
 
-/// Counts of one run, sent in the `done` event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Counts of one run, sent in the `done` event and kept with the answer (a reload shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
     pub model_calls: u32,
     pub tool_calls: u32,
     pub duration_ms: u64,
     /// Estimated cost in US dollars from the configured prices; `None` when the model has no
     /// price.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
 }
 

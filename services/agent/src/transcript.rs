@@ -12,9 +12,10 @@
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::conversation::Role;
+use crate::conversation::{Role, Usage};
 use crate::events::{AgentEvent, ErrorKind, ToolStatus};
 use crate::evidence::{Citation, RefMap};
+use crate::metrics::RunStats;
 use crate::suggestions::Suggestion;
 
 /// One tool card.
@@ -66,6 +67,10 @@ pub struct ShownMessage {
     pub errors: Vec<ShownError>,
     /// Follow-up questions offered after the answer.
     pub suggestions: Vec<Suggestion>,
+    /// What the answer cost (its `done` event's usage and stats), shown under it after a reload
+    /// as under the live answer.
+    pub usage: Option<Usage>,
+    pub stats: Option<RunStats>,
     /// Whether the next text delta continues the last text part (nothing else came since).
     text_open: bool,
 }
@@ -87,6 +92,8 @@ impl ShownMessage {
             tools: Vec::new(),
             errors: Vec::new(),
             suggestions: Vec::new(),
+            usage: None,
+            stats: None,
         }
     }
 
@@ -137,6 +144,7 @@ impl ShownMessage {
                 .iter()
                 .map(|e| e.message.len() + 16)
                 .sum::<usize>()
+            + if self.usage.is_some() { 160 } else { 0 }
     }
 }
 
@@ -154,6 +162,10 @@ impl Serialize for ShownMessage {
             errors: &'a [ShownError],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             suggestions: &'a [Suggestion],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            usage: Option<&'a Usage>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stats: Option<&'a RunStats>,
         }
         Wire {
             role: self.role,
@@ -162,6 +174,8 @@ impl Serialize for ShownMessage {
             tools: &self.tools,
             errors: &self.errors,
             suggestions: &self.suggestions,
+            usage: self.usage.as_ref(),
+            stats: self.stats.as_ref(),
         }
         .serialize(serializer)
     }
@@ -179,6 +193,10 @@ pub struct StoredMessage {
     pub errors: Vec<ShownError>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<Suggestion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RunStats>,
 }
 
 impl From<&ShownMessage> for StoredMessage {
@@ -189,6 +207,8 @@ impl From<&ShownMessage> for StoredMessage {
             tools: m.tools.clone(),
             errors: m.errors.clone(),
             suggestions: m.suggestions.clone(),
+            usage: m.usage,
+            stats: m.stats,
         }
     }
 }
@@ -201,6 +221,8 @@ impl From<StoredMessage> for ShownMessage {
             tools: m.tools,
             errors: m.errors,
             suggestions: m.suggestions,
+            usage: m.usage,
+            stats: m.stats,
             text_open: false,
         }
     }
@@ -302,7 +324,10 @@ impl Transcript {
                 }
             }
             AgentEvent::Suggestions { items } => answer.suggestions.clone_from(items),
-            AgentEvent::Done { .. } => {}
+            AgentEvent::Done { usage, stats, .. } => {
+                answer.usage = Some(*usage);
+                answer.stats = Some(*stats);
+            }
         }
     }
 
@@ -410,6 +435,43 @@ mod tests {
             json[0].get("parts").is_none(),
             "a question is just its text"
         );
+    }
+
+    #[test]
+    fn the_answers_cost_is_kept_and_survives_the_store() {
+        let mut t = Transcript::default();
+        t.begin("what did alice do?");
+        t.apply(&text("Nothing."));
+        let usage = Usage {
+            input_tokens: 120,
+            output_tokens: 30,
+            total_tokens: 1_150,
+            cache_read_input_tokens: 1_000,
+            cache_write_input_tokens: 0,
+        };
+        let stats = RunStats {
+            model_calls: 2,
+            tool_calls: 1,
+            duration_ms: 900,
+            cost_usd: Some(0.0012),
+        };
+        t.apply(&AgentEvent::Done {
+            stop_reason: crate::events::RunEnd::EndTurn,
+            usage,
+            stats,
+        });
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json[1]["usage"]["cache_read_input_tokens"], 1_000);
+        assert_eq!(json[1]["stats"]["cost_usd"], 0.0012);
+        assert!(json[0].get("usage").is_none(), "a question has no cost");
+        let stored = serde_json::to_string(&t.stored()).unwrap();
+        let back = Transcript::from_stored(serde_json::from_str(&stored).unwrap());
+        assert_eq!(back.messages()[1].usage, Some(usage));
+        assert_eq!(back.messages()[1].stats, Some(stats));
+        // Messages stored before the cost was kept still load.
+        let old: Vec<StoredMessage> =
+            serde_json::from_str(r#"[{"role":"assistant","parts":[]}]"#).unwrap();
+        assert_eq!(old[0].usage, None);
     }
 
     fn text(delta: &str) -> AgentEvent {
