@@ -159,19 +159,7 @@ impl Aggregator {
         for name in event.resources.iter().filter_map(|r| r.name.as_deref()) {
             bump(&mut self.resources, name);
         }
-        let line = || ActionLine {
-            event_ref: event.event_ref.clone(),
-            event_time: event.event_time.clone(),
-            event_name: event.event_name.clone(),
-            event_source: event.event_source.clone(),
-            principal: event.principal.name.clone(),
-            error_code: event.error_code.clone(),
-            resources: event
-                .resources
-                .iter()
-                .filter_map(|r| r.name.clone())
-                .collect(),
-        };
+        let line = || action_line(event);
         let mut listed = false;
         if event.error_code.is_some() {
             if self.failures.len() < MAX_FAILURES {
@@ -267,19 +255,7 @@ impl Aggregator {
     /// Lists an event already counted by [`add_group`](Self::add_group) among the write
     /// actions and failures, while their lists have room. Give events newest first.
     pub fn list(&mut self, event: &CompactEvent) {
-        let line = || ActionLine {
-            event_ref: event.event_ref.clone(),
-            event_time: event.event_time.clone(),
-            event_name: event.event_name.clone(),
-            event_source: event.event_source.clone(),
-            principal: event.principal.name.clone(),
-            error_code: event.error_code.clone(),
-            resources: event
-                .resources
-                .iter()
-                .filter_map(|r| r.name.clone())
-                .collect(),
-        };
+        let line = || action_line(event);
         let mut listed = false;
         if event.error_code.is_some() && self.failures.len() < MAX_FAILURES {
             listed = true;
@@ -360,6 +336,23 @@ fn top(map: HashMap<String, u64>) -> Vec<Count> {
     counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     counts.truncate(TOP_N);
     counts
+}
+
+/// The line a summary lists an event by (among the write actions or the failures).
+fn action_line(event: &CompactEvent) -> ActionLine {
+    ActionLine {
+        event_ref: event.event_ref.clone(),
+        event_time: event.event_time.clone(),
+        event_name: event.event_name.clone(),
+        event_source: event.event_source.clone(),
+        principal: event.principal.name.clone(),
+        error_code: event.error_code.clone(),
+        resources: event
+            .resources
+            .iter()
+            .filter_map(|r| r.name.clone())
+            .collect(),
+    }
 }
 
 #[cfg(test)]
