@@ -329,6 +329,10 @@ pub struct LookupAnswer {
     /// The Athena queries behind this answer (sources that query Athena only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::QueryUsage>,
+    /// The regions this answer searched, sorted (the LookupEvents API source, which queries
+    /// each region separately; other sources leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched_regions: Option<Vec<String>>,
 }
 
 #[cfg(test)]
