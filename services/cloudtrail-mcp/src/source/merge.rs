@@ -325,8 +325,12 @@ mod tests {
 
     fn regions() -> Vec<(&'static str, Vec<RawEvent>)> {
         // Interleaved times, a tie across regions at 500, uneven lengths.
-        let a: Vec<RawEvent> = (0..23).map(|i| event(&format!("a{i:02}"), 1000 - i * 7)).collect();
-        let mut b: Vec<RawEvent> = (0..9).map(|i| event(&format!("b{i:02}"), 990 - i * 31)).collect();
+        let a: Vec<RawEvent> = (0..23)
+            .map(|i| event(&format!("a{i:02}"), 1000 - i * 7))
+            .collect();
+        let mut b: Vec<RawEvent> = (0..9)
+            .map(|i| event(&format!("b{i:02}"), 990 - i * 31))
+            .collect();
         b.push(event("b-tie", 500));
         let c = vec![event("a-tie", 500), event("c1", 10)];
         vec![("eu-west-1", a), ("us-east-1", b), ("ap-south-1", c)]
@@ -381,7 +385,16 @@ mod tests {
 
     #[test]
     fn a_page_that_shifted_is_resumed_after_the_last_returned_event() {
-        let mut fake = Fake::new(10, &[("eu-west-1", (0..15).map(|i| event(&format!("e{i}"), 100 - i)).collect()), ("us-east-1", vec![event("u", 1)])]);
+        let mut fake = Fake::new(
+            10,
+            &[
+                (
+                    "eu-west-1",
+                    (0..15).map(|i| event(&format!("e{i}"), 100 - i)).collect(),
+                ),
+                ("us-east-1", vec![event("u", 1)]),
+            ],
+        );
         let (first, token) = fake.page(None, 4);
         assert_eq!(first.last().unwrap().event_id, "e3");
         // A late delivery lands at the top of eu-west-1's first page before it is read again.

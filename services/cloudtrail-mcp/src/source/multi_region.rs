@@ -159,8 +159,7 @@ impl EventSource for MultiRegionApi {
         let searched = self.plan(query.filter.as_ref(), &query.scope)?;
         match searched.as_slice() {
             [region] => {
-                let regional =
-                    Self::regional(query, query.next_token.clone(), query.max_results);
+                let regional = Self::regional(query, query.next_token.clone(), query.max_results);
                 self.client(region)
                     .lookup(&regional)
                     .await
@@ -194,8 +193,8 @@ mod tests {
     use super::*;
 
     fn sdk(region: Option<&str>) -> SdkConfig {
-        let mut builder = SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest());
+        let mut builder =
+            SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest());
         if let Some(region) = region {
             builder = builder.region(Region::new(region.to_owned()));
         }
@@ -212,11 +211,18 @@ mod tests {
             api.clients.keys().collect::<Vec<_>>(),
             ["eu-west-1", "us-east-1"]
         );
-        let regions = ["us-west-2".to_owned(), "eu-west-1".to_owned(), "us-west-2".to_owned()];
+        let regions = [
+            "us-west-2".to_owned(),
+            "eu-west-1".to_owned(),
+            "us-west-2".to_owned(),
+        ];
         let api = MultiRegionApi::new(&sdk(None), &regions).unwrap();
         assert_eq!(api.id(), "api:eu-west-1,us-west-2");
         let err = MultiRegionApi::new(&sdk(None), &["mars-1".to_owned()]).unwrap_err();
-        assert!(err.to_string().contains("`mars-1` is not a region name"), "{err}");
+        assert!(
+            err.to_string().contains("`mars-1` is not a region name"),
+            "{err}"
+        );
         let err = MultiRegionApi::new(&sdk(None), &[]).unwrap_err();
         assert!(err.to_string().contains("no AWS region"), "{err}");
     }
@@ -229,9 +235,17 @@ mod tests {
             regions: Vec::new(),
         };
         let err = api.regions_searched(None, &scope).unwrap_err();
-        assert!(matches!(err, SourceError::ScopeUnsupported { what: "accounts", .. }));
+        assert!(matches!(
+            err,
+            SourceError::ScopeUnsupported {
+                what: "accounts",
+                ..
+            }
+        ));
         assert_eq!(
-            api.regions_searched(None, &Scope::default()).unwrap().unwrap(),
+            api.regions_searched(None, &Scope::default())
+                .unwrap()
+                .unwrap(),
             ["eu-west-1", "us-east-1"]
         );
     }

@@ -184,10 +184,22 @@ mod tests {
 
     #[test]
     fn region_names() {
-        for good in ["us-east-1", "ap-northeast-2", "us-gov-west-1", "eu-central-2"] {
+        for good in [
+            "us-east-1",
+            "ap-northeast-2",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
             assert!(is_region_name(good), "{good}");
         }
-        for bad in ["us-east", "US-EAST-1", "us-east-1'", "moon-1", "us-east-0", ""] {
+        for bad in [
+            "us-east",
+            "US-EAST-1",
+            "us-east-1'",
+            "moon-1",
+            "us-east-0",
+            "",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }
@@ -264,7 +276,10 @@ mod tests {
             ["eu-west-1", "us-east-1"]
         );
         let gov = strings(&["us-gov-east-1"]);
-        assert_eq!(plan(&gov, &[], None).unwrap(), ["us-gov-east-1", "us-gov-west-1"]);
+        assert_eq!(
+            plan(&gov, &[], None).unwrap(),
+            ["us-gov-east-1", "us-gov-west-1"]
+        );
     }
 
     #[test]

@@ -86,8 +86,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
         ),
     };
     // Before any request: a region outside the deployment's list is refused here.
-    let searched_regions =
-        source.regions_searched(selection.filter.as_ref(), &selection.scope)?;
+    let searched_regions = source.regions_searched(selection.filter.as_ref(), &selection.scope)?;
     // Summaries never carry raw IPs further than the projection allows.
     let options = ProjectionOptions {
         redact_source_ip: ctx.settings.redact_source_ip,

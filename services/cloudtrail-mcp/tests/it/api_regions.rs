@@ -299,6 +299,18 @@ async fn three_regions_merge_newest_first_across_pages_in_parallel_per_region_ra
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 155);
 
     let seen = regions.seen();
+    // A region's page is fetched once, plus at most once again per later tool page when some
+    // of its events were left over (the token holds positions, not events).
+    for (region, pages) in [("ap-south-1", 1), ("eu-west-1", 2), ("us-east-1", 2)] {
+        let answered = seen
+            .iter()
+            .filter(|s| s.region == region && s.status == 200)
+            .count();
+        assert!(
+            answered >= pages && answered <= pages + 3,
+            "{region}: {answered} requests"
+        );
+    }
     // The throttled request was retried: every region's events arrived anyway.
     assert_eq!(
         seen.iter()
@@ -308,7 +320,10 @@ async fn three_regions_merge_newest_first_across_pages_in_parallel_per_region_ra
     );
     // Every regional request asks for whole pages, with the tool's window.
     assert!(seen.iter().all(|s| s.body["MaxResults"] == json!(50)));
-    assert!(seen.iter().all(|s| s.body.get("LookupAttributes").is_none()));
+    assert!(
+        seen.iter()
+            .all(|s| s.body.get("LookupAttributes").is_none())
+    );
     // Each region's requests are spaced by its own 2 requests/s limiter (answered ones: the
     // SDK retries a throttled request by itself, behind the limiter)...
     for region in ["ap-south-1", "eu-west-1", "us-east-1"] {
@@ -332,8 +347,11 @@ async fn three_regions_merge_newest_first_across_pages_in_parallel_per_region_ra
     let spread = *firsts.iter().max().unwrap() - *firsts.iter().min().unwrap();
     assert!(spread < Duration::from_millis(300), "{spread:?}");
 
-    // summarize_activity counts every region's events and says which regions it searched.
+    // summarize_activity counts every region's events and says which regions it searched; it
+    // asks for several pages per call, so each page is fetched once.
+    let before = regions.seen().len();
     let summary = call_ok(&mcp, "summarize_activity", json!({"start_time": "24h ago"})).await;
+    assert_eq!(regions.seen().len() - before, 5);
     assert_eq!(summary["scanned"], json!(155));
     assert_eq!(summary["hit_cap"], json!(false));
     assert_eq!(
@@ -418,7 +436,12 @@ async fn regions_are_narrowed_exactly_and_global_only_when_it_can_match() {
     // A region outside the deployment's list is a tool error naming the allowed ones, before
     // any request.
     let before = regions.seen().len();
-    let (is_error, text) = call(&mcp, "summarize_activity", json!({"regions": ["sa-east-1"]})).await;
+    let (is_error, text) = call(
+        &mcp,
+        "summarize_activity",
+        json!({"regions": ["sa-east-1"]}),
+    )
+    .await;
     assert!(is_error, "{text}");
     assert!(
         text.contains("`sa-east-1`") && text.contains("ap-south-1, eu-west-1, us-east-1"),
@@ -426,12 +449,7 @@ async fn regions_are_narrowed_exactly_and_global_only_when_it_can_match() {
     );
     assert_eq!(regions.seen().len(), before);
     // Accounts are not a LookupEvents scope.
-    let (is_error, text) = call(
-        &mcp,
-        "lookup_events",
-        json!({"accounts": ["123456789012"]}),
-    )
-    .await;
+    let (is_error, text) = call(&mcp, "lookup_events", json!({"accounts": ["123456789012"]})).await;
     assert!(is_error && text.contains("accounts"), "{text}");
 }
 
