@@ -380,6 +380,20 @@ mod tests {
     }
 
     #[test]
+    fn searched_regions_are_read_and_written_only_when_listed() {
+        let answer: LookupAnswer = serde_json::from_value(documented_table()).unwrap();
+        assert_eq!(answer.searched_regions, None);
+        let mut listed = documented_table();
+        listed["searched_regions"] = json!(["ap-northeast-1", "us-east-1"]);
+        let answer: LookupAnswer = serde_json::from_value(listed.clone()).unwrap();
+        assert_eq!(
+            answer.searched_regions.as_deref(),
+            Some(&["ap-northeast-1".to_owned(), "us-east-1".to_owned()][..])
+        );
+        assert_eq!(serde_json::to_value(&answer).unwrap(), listed);
+    }
+
+    #[test]
     fn a_renamed_dictionary_or_column_is_an_error_not_a_default() {
         let mut renamed = documented_table();
         let ips = renamed
