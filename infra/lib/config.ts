@@ -68,6 +68,9 @@ export interface AppConfig {
   readonly domainName?: string;
   readonly oidc?: OidcConfig;
   readonly redactSourceIp: boolean;
+  /** The regions the MCP function searches with LookupEvents (CLOUDTRAIL_MCP_REGIONS); empty:
+   *  the stack's region only. us-east-1 is added to a search whenever global services' events can match. */
+  readonly regions: string[];
   readonly logRetentionDays: number;
   /** Concurrent executions reserved for (and capping) the MCP function; 0: no reservation. */
   readonly mcpReservedConcurrency: number;
@@ -192,6 +195,17 @@ function bool(value: unknown, name: string, fallback: boolean): boolean {
 
 function str(value: unknown): string | undefined {
   return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
+/** A region name as cloudtrail-mcp accepts it (`us-east-1`, `us-gov-west-1`); checked at synth so
+ *  that a typo fails the deploy, not the function's start. */
+function checkRegion(region: string): void {
+  const parts = region.split('-');
+  const last = Number(parts[parts.length - 1]);
+  const ok = parts.length >= 3 && parts.length <= 4 && parts[0].length === 2
+    && parts.slice(0, -1).every((p) => /^[a-z]+$/.test(p))
+    && /^\d{1,3}$/.test(parts[parts.length - 1]) && last >= 1 && last <= 255;
+  if (!ok) throw new ConfigError(`context regions: ${JSON.stringify(region)} is not a region name such as eu-west-1`);
 }
 
 /** The MCP function's CloudTrail calls share 2 LookupEvents requests per second per account and
@@ -353,6 +367,8 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
       throw new ConfigError('oidcAllowAnyUser=true contradicts oidcAllowedEmailDomains/oidcAllowedGroups: choose one');
     }
   }
+  const regions = [...new Set(list(get('regions'), 'regions'))];
+  regions.forEach(checkRegion);
   const addresses = addressCount(allowedCidrs);
   if (addresses > MAX_ADDRESSES_WITHOUT_OIDC && !oidc) {
     const several = allowedCidrs.length > 1;
@@ -386,6 +402,7 @@ export function configFromContext(get: (key: string) => unknown): AppConfig {
     domainName: str(get('domainName')),
     oidc,
     redactSourceIp: bool(get('redactSourceIp'), 'redactSourceIp', false),
+    regions,
     logRetentionDays,
     mcpReservedConcurrency: int(get('mcpReservedConcurrency'), 'mcpReservedConcurrency', 0, MAX_MCP_CONCURRENCY, 3),
     alarmEmail: email(get('alarmEmail')),

@@ -15,6 +15,9 @@ export const MCP_PATH = '/mcp';
 export interface McpFunctionProps {
   readonly architecture: lambda.Architecture;
   readonly redactSourceIp: boolean;
+  /** The regions LookupEvents searches (CLOUDTRAIL_MCP_REGIONS); empty or undefined: the
+   *  function's own region. The role's cloudtrail:LookupEvents on "*" covers every region. */
+  readonly regions?: string[];
   readonly logRetention: logs.RetentionDays;
   /** Concurrent executions reserved for the function, which also cap it; 0 or undefined: none. */
   readonly reservedConcurrency?: number;
@@ -98,6 +101,7 @@ export class McpFunction extends Construct {
         CLOUDTRAIL_MCP_SOURCE: 'api',
         CLOUDTRAIL_MCP_REDACT_SOURCE_IP: String(props.redactSourceIp),
         CLOUDTRAIL_MCP_SUMMARY_SCAN_SECS: String(this.summaryScanSecs),
+        ...(props.regions?.length ? { CLOUDTRAIL_MCP_REGIONS: props.regions.join(',') } : {}),
         RUST_LOG: 'info',
       },
       description: 'CloudTrail MCP server (read-only tools over MCP Streamable HTTP)',

@@ -41,6 +41,7 @@ export class AgentStack extends Stack {
     this.mcp = new McpFunction(this, 'Mcp', {
       architecture,
       redactSourceIp: config.redactSourceIp,
+      regions: config.regions,
       logRetention,
       reservedConcurrency: config.mcpReservedConcurrency,
       repoRoot: props.repoRoot,

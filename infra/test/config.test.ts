@@ -18,6 +18,9 @@ test('defaults: arm64, one NAT gateway, nobody allowed, 30-day logs', () => {
   assert.equal(parse({ mcpReservedConcurrency: 10 }).mcpReservedConcurrency, 10);
   assert.deepEqual(parse({ allowedCidrs: '203.0.113.0/24, 198.51.100.0/24' }).allowedCidrs, ['203.0.113.0/24', '198.51.100.0/24']);
   assert.deepEqual(parse({ allowedCidrs: '["10.0.0.0/8"]' }).allowedCidrs, ['10.0.0.0/8']);
+  assert.deepEqual(config.regions, [], "the function's own region");
+  assert.deepEqual(parse({ regions: 'eu-west-1, us-gov-west-1,eu-west-1' }).regions, ['eu-west-1', 'us-gov-west-1']);
+  assert.deepEqual(parse({ regions: '["ap-northeast-1"]' }).regions, ['ap-northeast-1']);
 });
 
 test('bad values are refused with a message naming them', () => {
@@ -31,6 +34,9 @@ test('bad values are refused with a message naming them', () => {
     [{ natGateways: 5 }, /natGateways must be an integer from 0 to 2/],
     [{ logRetentionDays: 10 }, /logRetentionDays must be one of/],
     [{ redactSourceIp: 'yes' }, /redactSourceIp must be true or false/],
+    [{ regions: 'eu-west-1,mars-1' }, /regions: "mars-1" is not a region name such as eu-west-1/],
+    [{ regions: ['us-east-1', 'US-EAST-1'] }, /regions: "US-EAST-1" is not a region name/],
+    [{ regions: 'us-east-0' }, /regions: "us-east-0" is not a region name/],
     [{ mcpReservedConcurrency: -1 }, /mcpReservedConcurrency must be an integer from 0 to 100, got -1/],
     [{ mcpReservedConcurrency: '2.5' }, /mcpReservedConcurrency must be an integer from 0 to 100, got "2.5"/],
     [{ mcpReservedConcurrency: 'three' }, /mcpReservedConcurrency must be an integer from 0 to 100/],

@@ -71,6 +71,17 @@ test("the MCP function's role may look up CloudTrail events and write its own lo
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023' }, 1);
 });
 
+test("the MCP function searches the context's regions (CLOUDTRAIL_MCP_REGIONS), and its own region by default", () => {
+  const mcpEnv = (template: Template): Record<string, string> => {
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'provided.al2023' } }));
+    return fn.Properties.Environment.Variables;
+  };
+  assert.equal(mcpEnv(synth(CIDRS).template).CLOUDTRAIL_MCP_REGIONS, undefined);
+  const env = mcpEnv(synth({ ...CIDRS, regions: 'ap-northeast-1,eu-west-1' }).template);
+  assert.equal(env.CLOUDTRAIL_MCP_REGIONS, 'ap-northeast-1,eu-west-1');
+  assert.equal(env.CLOUDTRAIL_MCP_SOURCE, 'api');
+});
+
 test('the task role may invoke the configured model, the MCP Function URL and the sessions table only', () => {
   const { template } = synth(CIDRS);
   const statements = statementsOf(template, 'AgentTaskRole');

@@ -66,6 +66,8 @@ pub struct Observed {
     pub highlights: Vec<Highlight>,
     /// The regions the answer's events come from.
     pub regions: Vec<String>,
+    /// The regions the answer says it searched (`searched_regions`; the LookupEvents source).
+    pub searched_regions: Vec<String>,
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -187,6 +189,7 @@ pub fn read(output: &str) -> Option<Observed> {
     regions.sort();
     regions.dedup();
     seen.regions = regions;
+    seen.searched_regions = strings(answer.get("searched_regions"));
     seen.highlights = answer
         .get("highlights")
         .and_then(Value::as_array)

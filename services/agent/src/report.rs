@@ -333,7 +333,24 @@ fn not_searched(out: &mut String, calls: &[Call<'_>], citations: &[(usize, Citat
         .filter_map(|c| c.observed.as_ref())
         .flat_map(|o| o.regions.iter().map(|r| cell(r)))
         .collect();
-    if !regions.is_empty() {
+    let searched: std::collections::BTreeSet<String> = calls
+        .iter()
+        .filter_map(|c| c.observed.as_ref())
+        .flat_map(|o| o.searched_regions.iter().map(|r| cell(r)))
+        .collect();
+    if !searched.is_empty() {
+        lines.push(format!(
+            "Regions searched: {}. CloudTrail's event history is kept per region: events \
+             recorded in other regions are not in this report.",
+            searched.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+        if !regions.is_empty() {
+            lines.push(format!(
+                "Regions in the results: {}.",
+                regions.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    } else if !regions.is_empty() {
         lines.push(format!(
             "Regions in the results: {}. CloudTrail's event history is kept per region: other \
              regions were not searched.",
@@ -397,7 +414,12 @@ mod tests {
     use crate::transcript::Transcript;
 
     fn chat() -> Transcript {
-        let summary = json!({
+        chat_with(json!({}))
+    }
+
+    /// The chat, its summary answer with the fields of `extra` added.
+    fn chat_with(extra: serde_json::Value) -> Transcript {
+        let mut summary = json!({
             "window": {"start": "2026-11-23T00:00:00Z", "end": "2026-11-24T00:00:00Z"},
             "filter": {"attribute_key": "Username", "attribute_value": "alice"},
             "hit_cap": true, "note": "stopped at max_events", "failed_events": 0,
@@ -412,6 +434,9 @@ mod tests {
             "highlights": [{"kind": "deletion", "title": "Deletions", "principal": "alice",
                             "count": 1, "refs": ["1a2b3c4d", "not a ref"]}],
         });
+        if let (Some(summary), Some(extra)) = (summary.as_object_mut(), extra.as_object()) {
+            summary.extend(extra.clone());
+        }
         let mut t = Transcript::default();
         t.begin("what did alice do yesterday?");
         t.apply(&AgentEvent::ToolStart {
@@ -493,6 +518,22 @@ mod tests {
         assert!(report.contains("omitted 2 listed lines"));
         assert!(report.contains("Answer 1 cites `[ev:deadbeef]`"));
         assert_eq!(file_name(at), "cloudtrail-report-20261124T100000Z.md");
+    }
+
+    #[test]
+    fn the_report_lists_the_regions_an_answer_searched() {
+        let searched = chat_with(json!({"searched_regions": ["ap-northeast-1", "us-east-1"]}));
+        let report = build(searched.messages(), Timestamp::UNIX_EPOCH, "m");
+        assert!(
+            report.contains("Regions searched: ap-northeast-1, us-east-1. "),
+            "{report}"
+        );
+        assert!(report.contains("Regions in the results: ap-northeast-1.\n"));
+        assert!(!report.contains("other regions were not searched"));
+        // Without the field, the report only knows the regions of the results.
+        let report = build(chat().messages(), Timestamp::UNIX_EPOCH, "m");
+        assert!(!report.contains("Regions searched"));
+        assert!(report.contains("other regions were not searched"));
     }
 
     #[test]

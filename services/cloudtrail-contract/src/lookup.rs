@@ -329,6 +329,10 @@ pub struct LookupAnswer {
     /// The Athena queries behind this answer (sources that query Athena only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::usage::QueryUsage>,
+    /// The regions this answer searched, sorted (the LookupEvents API source, which queries
+    /// each region separately; other sources leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched_regions: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -373,6 +377,20 @@ mod tests {
         assert_eq!(rows[0].resources, ["alice-reports"]);
         assert_eq!(rows[0].event_ref, "1a2b3c4d");
         assert_eq!(serde_json::to_value(&answer).unwrap(), documented_table());
+    }
+
+    #[test]
+    fn searched_regions_are_read_and_written_only_when_listed() {
+        let answer: LookupAnswer = serde_json::from_value(documented_table()).unwrap();
+        assert_eq!(answer.searched_regions, None);
+        let mut listed = documented_table();
+        listed["searched_regions"] = json!(["ap-northeast-1", "us-east-1"]);
+        let answer: LookupAnswer = serde_json::from_value(listed.clone()).unwrap();
+        assert_eq!(
+            answer.searched_regions.as_deref(),
+            Some(&["ap-northeast-1".to_owned(), "us-east-1".to_owned()][..])
+        );
+        assert_eq!(serde_json::to_value(&answer).unwrap(), listed);
     }
 
     #[test]

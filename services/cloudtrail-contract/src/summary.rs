@@ -81,6 +81,9 @@ pub struct ActivitySummary {
     /// to collect the summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// The regions this summary searched, sorted (the LookupEvents API source only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched_regions: Option<Vec<String>>,
 }
 
 /// The window cut into `bucket_seconds`-long buckets (about 24 to 48 of them: an hour each for

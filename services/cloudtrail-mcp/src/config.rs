@@ -40,6 +40,12 @@ pub struct Config {
     #[arg(long, env = "CLOUDTRAIL_MCP_REGION")]
     pub region: Option<String>,
 
+    /// The regions `--source api` searches with LookupEvents, comma separated in the env
+    /// (default: the SDK region). The partition's global region (us-east-1), where IAM, STS and
+    /// sign-in events are recorded, is added to a search whenever such events can match.
+    #[arg(long, env = "CLOUDTRAIL_MCP_REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
+
     /// Athena workgroup for `--source athena` (its settings, e.g. the bytes-scanned cutoff, are
     /// enforced).
     #[arg(

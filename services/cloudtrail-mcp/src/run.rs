@@ -10,11 +10,12 @@ use jiff::Timestamp;
 use crate::config::{Config, SourceKind};
 use crate::cursor::CursorCodec;
 use crate::http::{HostPolicy, app};
-use crate::source::api::CloudTrailApi;
 use crate::source::archive::LogArchive;
 #[cfg(feature = "athena")]
 use crate::source::athena::{AthenaSettings, AthenaSource};
 use crate::source::builtin::SampleSource;
+use crate::source::multi_region::MultiRegionApi;
+use crate::source::regions::is_region_name;
 use crate::source::{EventSource, SourceError};
 use crate::tools::{CloudTrailServer, ToolSettings};
 
@@ -25,6 +26,10 @@ pub enum StartError {
     MissingArchiveDir,
     #[error("no AWS region: set --region, CLOUDTRAIL_MCP_REGION or AWS_REGION")]
     MissingRegion,
+    #[error(
+        "--regions (CLOUDTRAIL_MCP_REGIONS) holds `{0}`, which is not a region name; expected comma-separated names like us-east-1,eu-west-1"
+    )]
+    InvalidRegion(String),
     #[error(
         "--source athena needs cloudtrail-mcp built with the `athena` feature (default; the Lambda build leaves it out unless asked)"
     )]
@@ -108,11 +113,20 @@ pub async fn build_source(
             )?)
         }
         SourceKind::Api => {
+            let regions: Vec<String> = config
+                .regions
+                .iter()
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+            if let Some(bad) = regions.iter().find(|r| !is_region_name(r)) {
+                return Err(StartError::InvalidRegion(bad.clone()));
+            }
             let sdk = sdk_config(config.region.clone()).await;
-            if sdk.region().is_none() {
+            if sdk.region().is_none() && regions.is_empty() {
                 return Err(StartError::MissingRegion);
             }
-            Arc::new(CloudTrailApi::new(&sdk)?)
+            Arc::new(MultiRegionApi::new(&sdk, &regions)?)
         }
     })
 }

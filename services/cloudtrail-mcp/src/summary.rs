@@ -318,6 +318,7 @@ impl Aggregator {
             }),
             usage: None,
             next_cursor: None,
+            searched_regions: None,
         };
         Finished { summary, refs }
     }

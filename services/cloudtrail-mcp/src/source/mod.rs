@@ -13,7 +13,10 @@ pub mod archive;
 pub mod athena;
 pub mod builtin;
 mod index;
+pub mod merge;
+pub mod multi_region;
 mod records;
+pub mod regions;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -194,6 +197,41 @@ pub enum SourceError {
     QueryFailed(String),
     #[error("Athena refused the request: {0}")]
     Athena(String),
+    #[error(
+        "`regions` holds `{region}`, which this server does not search; it may search: {allowed} (the deployment sets them with --regions / CLOUDTRAIL_MCP_REGIONS)"
+    )]
+    RegionNotAllowed { region: String, allowed: String },
+    /// One region of a multi-region search failed; the whole call fails so that no region
+    /// silently drops out of an answer.
+    #[error("region {region} failed: {source}{}", others_hint(.region, .searched))]
+    InRegion {
+        region: String,
+        /// Every region the call searched, sorted.
+        searched: Vec<String>,
+        source: Box<SourceError>,
+    },
+}
+
+/// What a caller can do when one region of several failed.
+fn others_hint(region: &str, searched: &[String]) -> String {
+    let others: Vec<&str> = searched
+        .iter()
+        .map(String::as_str)
+        .filter(|r| *r != region)
+        .collect();
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ". The call searched {}; to search the others without it, pass `regions`: [{}]",
+            searched.join(", "),
+            others
+                .iter()
+                .map(|r| format!("\"{r}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// A place to look events up. Implementations are shared by concurrent tool calls.
@@ -218,6 +256,21 @@ pub trait EventSource: Send + Sync + 'static {
     async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
         let _ = event_ref;
         Ok(None)
+    }
+    /// The regions a query with `filter` and `scope` searches, sorted, for sources that query
+    /// regions separately (`LookupEvents`), which every answer then lists; `None` for sources
+    /// that hold all their regions in one place. An error when the scope is not searchable.
+    fn regions_searched(
+        &self,
+        _filter: Option<&Filter>,
+        _scope: &Scope,
+    ) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(None)
+    }
+    /// How many events a scan through a whole window (`summarize_activity`) asks per
+    /// [`EventSource::lookup`].
+    fn scan_page(&self) -> usize {
+        api::MAX_PAGE
     }
 }
 
@@ -268,6 +321,8 @@ impl SourceError {
             SourceError::ScanCutoff { .. } => "scan_cutoff",
             SourceError::QueryFailed(_) => "query_failed",
             SourceError::Athena(_) => "athena",
+            SourceError::RegionNotAllowed { .. } => "region_not_allowed",
+            SourceError::InRegion { source, .. } => source.kind(),
         }
     }
 }

@@ -73,6 +73,8 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
             (s.start, s.end, s.filter, s.scope, None)
         }
     };
+    // Before any request: a region outside the deployment's list is refused here.
+    let searched_regions = source.regions_searched(filter.as_ref(), &scope)?;
     let options = ProjectionOptions {
         redact_source_ip: ctx.settings.redact_source_ip,
         detail: args.detail.unwrap_or(false),
@@ -123,6 +125,7 @@ pub async fn run(ctx: &ToolContext, args: LookupEventsArgs) -> Result<ToolOutput
             "the query is still running: call lookup_events again with only `cursor` set to `next_cursor` to collect its events (the query is not run again)".to_owned()
         }),
         usage: usage.map(|u| QueryUsage::new(u.queries, u.bytes_scanned, still_running)),
+        searched_regions,
     };
     let mut text = budget.render(&answer);
     let mut omitted = 0;

@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Budget;
 use crate::error::ToolError;
+use crate::source::regions::is_region_name;
 use crate::source::{AttributeKey, Filter, Scope};
 use crate::time::{parse_instant, parse_timezone};
 
@@ -93,18 +94,6 @@ fn is_account(value: &str) -> bool {
     value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `us-east-1`, `ap-northeast-2`, `us-gov-west-1`, `eu-central-2`.
-fn is_region(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    parts.len() >= 3
-        && parts.len() <= 4
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
-}
-
 /// Resolves and checks the arguments against `now` and the source's retention.
 pub fn resolve(
     args: SelectionArgs<'_>,
@@ -163,7 +152,7 @@ pub fn resolve(
     };
     let scope = Scope {
         accounts: scope_list("accounts", args.accounts, is_account, "123456789012")?,
-        regions: scope_list("regions", args.regions, is_region, "us-east-1")?,
+        regions: scope_list("regions", args.regions, is_region_name, "us-east-1")?,
     };
     Ok(Selection {
         start,

@@ -38,8 +38,6 @@ Times as in lookup_events.";
 
 const DEFAULT_MAX_EVENTS: u32 = 100_000;
 const MAX_MAX_EVENTS: u32 = 100_000;
-/// Events requested per page; the API returns at most 50.
-const PAGE: usize = 50;
 
 /// Why a scan stopped before the end of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +85,8 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
             None,
         ),
     };
+    // Before any request: a region outside the deployment's list is refused here.
+    let searched_regions = source.regions_searched(selection.filter.as_ref(), &selection.scope)?;
     // Summaries never carry raw IPs further than the projection allows.
     let options = ProjectionOptions {
         redact_source_ip: ctx.settings.redact_source_ip,
@@ -103,6 +103,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
         .await;
     if let Some(outcome) = pushed {
         let mut finished = pushed_down(ctx, &selection, outcome?, options);
+        finished.summary.searched_regions = searched_regions;
         let text = fit(&mut finished.summary, budget);
         return Ok(ToolOutput::new(text, finished.cited_ids()));
     }
@@ -119,7 +120,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
             start: selection.start,
             end: selection.end,
             filter: selection.filter.clone(),
-            max_results: PAGE.min(cap - scanned),
+            max_results: source.scan_page().min(cap - scanned),
             next_token: next_token.take(),
             scope: selection.scope.clone(),
         };
@@ -147,6 +148,7 @@ pub async fn run(ctx: &ToolContext, args: SummarizeActivityArgs) -> Result<ToolO
         selection.filter,
     );
     let answer = &mut finished.summary;
+    answer.searched_regions = searched_regions;
     if let Some(stop) = stop {
         answer.hit_cap = true;
         let highlights_note = answer.note.take();

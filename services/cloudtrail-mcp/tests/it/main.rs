@@ -3,6 +3,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used)]
 
+mod api_regions;
 mod api_source;
 #[cfg(feature = "athena")]
 mod athena_source;
