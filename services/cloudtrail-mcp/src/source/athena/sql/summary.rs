@@ -38,12 +38,16 @@ const GROUP_FIELDS: [&str; 6] = [
 /// No listed events (`max_by`'s `n` must be positive).
 const NO_EVENTS: &str = "CAST(NULL AS ARRAY(ARRAY(VARCHAR)))";
 
+/// The largest `n` Trino's `max_by(x, y, n)` takes.
+const MAX_BY_LIMIT: usize = 10_000;
+
 /// `max_by(event, newest, limit) FILTER (WHERE kind = 'e' AND condition)`: the newest `limit`
 /// listing rows meeting `condition`.
 fn newest(limit: usize, condition: &str) -> String {
     if limit == 0 {
         return NO_EVENTS.to_owned();
     }
+    let limit = limit.min(MAX_BY_LIMIT);
     format!("max_by(event, newest, {limit}) FILTER (WHERE kind = 'e' AND {condition})")
 }
 
@@ -90,7 +94,8 @@ pub fn summary(
     // 2. One aggregation. What it costs Athena beyond the scan: each event enters it 2 + its
     // resource names times; the `e` rows all go to one group, where partial aggregation keeps
     // at most `writes` + `failures` events per worker (a bounded heap, no sort and no group per
-    // event), each listing row having built one 26-element array in the projection.
+    // event), each listing row having built one 26-element array in the projection. The other
+    // groups hold no heap: Trino's max_by makes its heap on the first row its FILTER lets in.
     let group_keys = std::iter::once("kind")
         .chain(std::iter::once("principal"))
         .chain(GROUP_FIELDS)
@@ -211,5 +216,6 @@ mod tests {
         assert!(!sql.contains("max_by"), "{sql}");
         assert!(sql.contains(&format!("{NO_EVENTS} AS writes")));
         assert!(sql.ends_with("a.place <= 0"));
+        assert!(scan_sql(3_600, 15, 20_000, 50).contains("max_by(event, newest, 10000)"));
     }
 }
