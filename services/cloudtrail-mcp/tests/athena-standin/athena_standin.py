@@ -12,8 +12,10 @@ responseelements, additionaleventdata as JSON text, useridentity and resources a
 readonly as a string) and the projected partitions `account`, `region` and `timestamp`
 (`yyyy/MM/dd`). Like a workgroup guard, it refuses a query without a predicate on `timestamp`,
 reads only the partitions the query's partition predicates select, reports the bytes of those
-files as data scanned, and cancels a query over the `--cutoff-bytes` limit with Athena's
-"Bytes scanned limit was exceeded" reason.
+files as data scanned, once per read of the table after inlining the `WITH` queries that read
+it (Trino plans a CTE at every reference, and Athena bills every scan: a CTE referenced four
+times scans the table four times), and cancels a query over the `--cutoff-bytes` limit with
+Athena's "Bytes scanned limit was exceeded" reason.
 
 Usage: athena_standin.py --root DIR [--cutoff-bytes N] [--delay-ms N]
 Prints `athena-standin listening on http://127.0.0.1:PORT` once ready. GET /_stats returns
@@ -123,8 +125,34 @@ def conjuncts(where):
     return [node]
 
 
+def reads(table, tree, through=()):
+    """How many times the engine reads `table` (a node of `tree`) once every reference to a
+    `WITH` query is inlined, as Trino (Athena engine 3) plans it: a table read inside a CTE is
+    read once per reference to that CTE, recursively (a CTE referenced twice by a CTE that is
+    itself referenced twice is read four times). Athena bills each of those reads."""
+    cte = table.find_ancestor(exp.CTE)
+    if cte is None:
+        return 1
+    name = cte.alias_or_name.lower()
+    if name in through:
+        raise QueryError(f"the WITH query `{name}` refers to itself")
+    total = 0
+    for ref in tree.find_all(exp.Table):
+        if ref.args.get("db") or ref.name.lower() != name:
+            continue
+        # A reference from inside the CTE's own body would be recursion (refused above).
+        inside = ref.find_ancestor(exp.CTE)
+        while inside is not None and inside is not cte:
+            inside = inside.find_ancestor(exp.CTE)
+        if inside is cte:
+            raise QueryError(f"the WITH query `{name}` refers to itself")
+        total += reads(ref, tree, through + (name,))
+    return total
+
+
 def partition_predicates(tree):
-    """The WHERE conjuncts of the select that reads the table which name only partition columns."""
+    """The WHERE conjuncts of the select that reads the table which name only partition columns,
+    and how many times the plan reads the table there ([`reads`])."""
     tables = list(tree.find_all(exp.Table))
     named = [t for t in tables if t.name and t.args.get("db")]
     if not named:
@@ -142,7 +170,7 @@ def partition_predicates(tree):
             raise QueryError(
                 "the query has no predicate on the partition column `timestamp`: it would scan the whole trail"
             )
-        found.append((table, preds))
+        found.append((table, preds, reads(table, tree)))
     return found
 
 
@@ -279,11 +307,13 @@ class Engine:
                 [(a, r, d, i) for i, (a, r, d, _f, _l, _s) in enumerate(parts)],
             )
             scanned = 0
-            for n, (table, preds) in enumerate(found):
+            for n, (table, preds, times) in enumerate(found):
                 cond = " AND ".join(p.sql(dialect="duckdb") for p in preds)
                 chosen = [row[0] for row in con.execute(f"SELECT i FROM parts WHERE {cond}").fetchall()]
                 self.load(parts, chosen)
-                scanned += sum(parts[i][5] for i in chosen)
+                # Each read of the table after inlining is billed: DuckDB may evaluate a CTE
+                # once, Athena does not.
+                scanned += times * sum(parts[i][5] for i in chosen)
                 folders = [parts[i][3] for i in chosen] or [""]
                 name = f"scan_{n}"
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * EXCLUDE (folder) FROM loaded "

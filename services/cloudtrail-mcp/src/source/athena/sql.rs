@@ -21,6 +21,9 @@ use jiff::civil::Date;
 
 use crate::source::{AttributeKey, Filter, Scope};
 
+mod summary;
+pub use summary::{SUMMARY_HEAD, summary};
+
 /// How many days after an event its file may be delivered (the folder date is the delivery
 /// date). CloudTrail delivers within minutes; a day covers events just before midnight.
 pub const DELIVERY_SLACK_DAYS: i32 = 1;
@@ -425,79 +428,6 @@ pub fn lookup(scan: &Scan<'_>, after: Option<(Timestamp, &str)>, limit: usize) -
     q.0
 }
 
-/// The columns of a summary row: `kind` (`g` group, `r` resource, `e` listed event), `n`,
-/// `first`, `last`, `principal`, `resource`, then [`EVENT_COLUMNS`].
-pub const SUMMARY_HEAD: [&str; 6] = ["kind", "n", "first", "last", "principal", "resource"];
-
-/// The fields a group row keeps of [`EVENT_COLUMNS`].
-const GROUP_FIELDS: [&str; 6] = [
-    "eventsource",
-    "eventname",
-    "errorcode",
-    "awsregion",
-    "sourceipaddress",
-    "readonly",
-];
-
-/// A whole summary in one statement: the counts grouped by every field a summary counts by and
-/// by the timeline's bucket of `bucket_seconds` (buckets start at multiples of their size since
-/// the epoch, as [`crate::timeline`] cuts them), the `top` resource names (each counted once per event), and the newest `writes` write
-/// events and `failures` failed events, as rows of [`SUMMARY_HEAD`] + [`EVENT_COLUMNS`].
-pub fn summary(
-    scan: &Scan<'_>,
-    bucket_seconds: u64,
-    top: usize,
-    writes: usize,
-    failures: usize,
-) -> Statement {
-    let mut q = Sql::new();
-    let extra = format!(
-        ", {PRINCIPAL} AS principal, array_distinct({}) AS resource_names",
-        resource_names()
-    );
-    events_cte(&mut q, scan, &extra);
-    let nulls_but = |keep: &[&str]| -> String {
-        EVENT_COLUMNS
-            .iter()
-            .map(|c| {
-                if keep.contains(c) {
-                    (*c).to_owned()
-                } else {
-                    format!("CAST(NULL AS VARCHAR) AS {c}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    q.push("SELECT 'g' AS kind, count(*) AS n, min(eventtime) AS first, max(eventtime) AS last, principal, CAST(NULL AS VARCHAR) AS resource, ")
-        .push(&nulls_but(&GROUP_FIELDS))
-        .push(" FROM events GROUP BY principal, ")
-        .push(&GROUP_FIELDS.join(", "))
-        // A number the server computed, not a value from the caller.
-        .push(&format!(
-            ", floor(to_unixtime(from_iso8601_timestamp(eventtime)) / {})",
-            bucket_seconds.max(1)
-        ));
-    q.push(" UNION ALL (SELECT 'r' AS kind, count(*) AS n, CAST(NULL AS VARCHAR) AS first, CAST(NULL AS VARCHAR) AS last, CAST(NULL AS VARCHAR) AS principal, u.name AS resource, ")
-        .push(&nulls_but(&[]))
-        .push(" FROM events CROSS JOIN UNNEST(resource_names) AS u(name) GROUP BY u.name ORDER BY count(*) DESC, u.name ASC LIMIT ")
-        .push(&top.to_string())
-        .push(")");
-    let listed = |q: &mut Sql, condition: &str, limit: usize| {
-        q.push(" UNION ALL (SELECT 'e' AS kind, CAST(NULL AS BIGINT) AS n, CAST(NULL AS VARCHAR) AS first, CAST(NULL AS VARCHAR) AS last, CAST(NULL AS VARCHAR) AS principal, CAST(NULL AS VARCHAR) AS resource, ")
-            .push(&EVENT_COLUMNS.join(", "))
-            .push(" FROM events WHERE ")
-            .push(condition)
-            .push(NEWEST_FIRST)
-            .push(" LIMIT ")
-            .push(&limit.to_string())
-            .push(")");
-    };
-    listed(&mut q, "readonly IS DISTINCT FROM 'true'", writes);
-    listed(&mut q, "errorcode IS NOT NULL", failures);
-    q.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,26 +600,6 @@ mod tests {
         assert!(sql(AttributeKey::Username).contains("ELSE useridentity.username END) = ?"));
         assert!(sql(AttributeKey::ResourceName).contains("'$.bucketName'"));
         assert!(sql(AttributeKey::ResourceType).contains("'AWS::EC2::Instance'"));
-    }
-
-    #[test]
-    fn summaries_group_by_the_timeline_bucket_they_are_given() {
-        let table = table();
-        let scan = Scan::new(
-            &table,
-            ts("2026-11-01T00:00:00Z"),
-            ts("2026-11-30T00:00:00Z"),
-            None,
-            &Scope::default(),
-        );
-        let day = summary(&scan, 86_400, 15, 100, 50);
-        let group_by = &day.sql()[day.sql().find("GROUP BY principal").unwrap()..];
-        assert!(
-            group_by.contains("floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 86400)"),
-            "{}",
-            day.sql()
-        );
-        assert!(summary(&scan, 3_600, 15, 100, 50).sql().contains("/ 3600)"));
     }
 
     #[test]
