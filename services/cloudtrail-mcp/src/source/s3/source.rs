@@ -1,0 +1,393 @@
+//! [`S3Archive`]: the archive source over a trail's S3 prefix. A query lists only the delivery
+//! days of its window ([`plan::days`]) for the accounts and regions in its scope, downloads and
+//! parses those days' files concurrently (at most [`S3ArchiveSettings::concurrency`] requests at
+//! a time), keeps the parsed days in a bounded [`DayCache`], and merges the days' matches into
+//! one page ([`merge`]). Pages, tokens and filters are the directory archive's: the same files
+//! give the same answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Semaphore;
+
+use super::cache::{Day, DayCache, Loaded};
+use super::client;
+use super::location::S3Location;
+use super::merge::merge;
+use super::plan::{self, LogsFolder};
+use crate::source::archive::{add_log, parse_token, token_after};
+use crate::source::index::IndexBuilder;
+use crate::source::{EventSource, Page, Query, SourceError};
+
+/// How the S3 archive works.
+#[derive(Debug, Clone)]
+pub struct S3ArchiveSettings {
+    /// How many days back a window may reach (the longest listing a query can ask for).
+    pub max_days: i64,
+    /// The most S3 requests (listings and downloads) in flight at once, over all queries.
+    pub concurrency: usize,
+    /// The most bytes of parsed days kept in memory.
+    pub cache_bytes: usize,
+    /// How long a listing of a folder that may still change (today's files, the accounts and
+    /// regions) is used before it is listed again.
+    pub refresh: Duration,
+}
+
+impl Default for S3ArchiveSettings {
+    fn default() -> Self {
+        Self {
+            max_days: 365,
+            concurrency: 16,
+            cache_bytes: 256 << 20,
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A trail's files in S3 as an event source.
+#[derive(Debug)]
+pub struct S3Archive {
+    id: String,
+    client: aws_sdk_s3::Client,
+    location: S3Location,
+    settings: S3ArchiveSettings,
+    days: DayCache,
+    /// Folder listings of the layout (`AWSLogs/`, organization and trail folders): prefix ->
+    /// (when listed, child folder names).
+    folders: Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>,
+    requests: Arc<Semaphore>,
+}
+
+/// One day folder a query reads.
+#[derive(Debug, Clone)]
+struct Folder {
+    prefix: String,
+    day: Date,
+}
+
+impl S3Archive {
+    /// The archive at `location`, read with `client` (its region should be the bucket's; tests
+    /// point it at a local S3 with an endpoint override and path-style addressing).
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        location: S3Location,
+        settings: S3ArchiveSettings,
+    ) -> Self {
+        Self {
+            id: format!("archive:{location}"),
+            client,
+            days: DayCache::new(settings.cache_bytes),
+            requests: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            location,
+            settings,
+            folders: Mutex::default(),
+        }
+    }
+
+    /// Bytes of parsed days held in memory.
+    pub fn cached_bytes(&self) -> usize {
+        self.days.used()
+    }
+
+    /// The child folders of `prefix`, from a listing younger than the refresh interval.
+    async fn folders(&self, prefix: &str) -> Result<Arc<Vec<String>>, SourceError> {
+        let cached = self
+            .folders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(prefix)
+            .filter(|(at, _)| at.elapsed() < self.settings.refresh)
+            .map(|(_, names)| names.clone());
+        if let Some(names) = cached {
+            return Ok(names);
+        }
+        let names = {
+            let _permit = self.requests.acquire().await;
+            Arc::new(client::list_folders(&self.client, &self.location, prefix).await?)
+        };
+        self.folders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(prefix.to_owned(), (Instant::now(), names.clone()));
+        Ok(names)
+    }
+
+    /// The account folders in scope (`.../AWSLogs/[o-ORG/]ACCOUNT/`). Accounts the scope names
+    /// are not discovered: an organization's folder is listed only to find all of them.
+    async fn account_folders(&self, accounts: &[String]) -> Result<Vec<String>, SourceError> {
+        let logs = self.location.logs_prefix();
+        let wanted = |a: &str| accounts.is_empty() || accounts.iter().any(|w| w == a);
+        let mut out = Vec::new();
+        for folder in self
+            .folders(&logs)
+            .await?
+            .iter()
+            .filter_map(|n| plan::logs_folder(n))
+        {
+            match folder {
+                LogsFolder::Account(a) if wanted(&a) => out.push(format!("{logs}{a}/")),
+                LogsFolder::Account(_) => {}
+                LogsFolder::Organization(org) => {
+                    let org = format!("{logs}{org}/");
+                    if accounts.is_empty() {
+                        let names = self.folders(&org).await?;
+                        out.extend(
+                            names
+                                .iter()
+                                .filter(|a| plan::is_account_id(a))
+                                .map(|a| format!("{org}{a}/")),
+                        );
+                    } else {
+                        out.extend(accounts.iter().map(|a| format!("{org}{a}/")));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The day folders of `[start, end]` in the query's scope, oldest first per region.
+    async fn plan(
+        &self,
+        query: &Query,
+        end: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Folder>, SourceError> {
+        let days = plan::days(query.start, end, now);
+        if days.is_empty() {
+            return Ok(Vec::new());
+        }
+        let accounts = self.account_folders(&query.scope.accounts).await?;
+        // Futures made first, then run: a stream of closures returning futures borrowing `self`
+        // is not provably `Send` for every lifetime (async_trait needs it).
+        let listings: Vec<_> = accounts
+            .into_iter()
+            .map(|account| self.regions(account, &query.scope.regions))
+            .collect();
+        let regions: Vec<(String, Vec<String>)> = futures::stream::iter(listings)
+            .buffered(self.settings.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut folders = Vec::new();
+        for (account, regions) in &regions {
+            for region in regions {
+                let folder = plan::region_prefix(account, region);
+                folders.extend(days.iter().map(|&day| Folder {
+                    prefix: plan::day_prefix(&folder, day),
+                    day,
+                }));
+            }
+        }
+        Ok(folders)
+    }
+
+    /// The regions of an account folder: those the scope names, or its trail's region folders.
+    async fn regions(
+        &self,
+        account: String,
+        scoped: &[String],
+    ) -> Result<(String, Vec<String>), SourceError> {
+        let regions = if scoped.is_empty() {
+            self.folders(&plan::trail_prefix(&account)).await?.to_vec()
+        } else {
+            scoped.to_vec()
+        };
+        Ok((account, regions))
+    }
+
+    /// The parsed day of `folder`: from the cache, or listed and downloaded now.
+    async fn day(&self, folder: Folder, now: Timestamp) -> Result<Arc<Day>, SourceError> {
+        let slot = self.days.slot(&folder.prefix);
+        let mut held = slot.lock().await;
+        if let Some(loaded) = held.as_ref().filter(|l| l.fresh(self.settings.refresh)) {
+            return Ok(loaded.day.clone());
+        }
+        let result = self
+            .load(&folder, held.as_ref().map(|l| l.day.clone()))
+            .await;
+        let day = match result {
+            Ok(day) => day,
+            Err(error) => {
+                drop(held);
+                self.days.forget_empty(&folder.prefix);
+                return Err(error);
+            }
+        };
+        let bytes = day.index.memory_bytes();
+        *held = Some(Loaded {
+            day: day.clone(),
+            checked: Instant::now(),
+            live: plan::is_live(folder.day, now),
+        });
+        drop(held);
+        self.days.stored(&folder.prefix, bytes);
+        Ok(day)
+    }
+
+    /// Lists `folder` and, unless its files are those of `previous`, downloads and parses them.
+    async fn load(
+        &self,
+        folder: &Folder,
+        previous: Option<Arc<Day>>,
+    ) -> Result<Arc<Day>, SourceError> {
+        let files = {
+            let _permit = self.requests.acquire().await;
+            client::list_files(&self.client, &self.location, &folder.prefix).await?
+        };
+        if let Some(previous) = previous.filter(|p| p.files == files) {
+            return Ok(previous);
+        }
+        let downloads: Vec<_> = files.iter().map(|f| self.download(&f.key)).collect();
+        let bodies: Vec<(String, Option<Vec<u8>>)> = futures::stream::iter(downloads)
+            .buffered(self.settings.concurrency.max(1))
+            .try_collect()
+            .await?;
+        let location = self.location.clone();
+        let index = tokio::task::spawn_blocking(move || parse(&location, bodies))
+            .await
+            .map_err(|e| SourceError::Archive {
+                path: location_of(&self.location, &folder.prefix),
+                message: format!("parsing stopped: {e}"),
+            })??;
+        tracing::debug!(folder = %folder.prefix, files = files.len(), events = index.len(), "day folder read");
+        Ok(Arc::new(Day { index, files }))
+    }
+
+    /// One object's bytes, within the bound on requests in flight.
+    async fn download(&self, key: &str) -> Result<(String, Option<Vec<u8>>), SourceError> {
+        let _permit = self.requests.acquire().await;
+        let body = client::get(&self.client, &self.location, key).await?;
+        Ok((key.to_owned(), body))
+    }
+
+    /// The days a query reads, loaded concurrently.
+    async fn days_of(&self, query: &Query, end: Timestamp) -> Result<Vec<Arc<Day>>, SourceError> {
+        let now = Timestamp::now();
+        let folders = self.plan(query, end, now).await?;
+        let loads: Vec<_> = folders.into_iter().map(|f| self.day(f, now)).collect();
+        futures::stream::iter(loads)
+            .buffered(self.settings.concurrency.max(1))
+            .try_collect()
+            .await
+    }
+}
+
+fn location_of(location: &S3Location, key: &str) -> String {
+    location.url_of(key)
+}
+
+/// Parses downloaded files into one day's index, in key order (as the directory archive reads
+/// its files). A file that does not decode or is not JSON is an error naming it; JSON that is
+/// not a CloudTrail log is skipped with a warning; a vanished object is skipped.
+fn parse(
+    location: &S3Location,
+    bodies: Vec<(String, Option<Vec<u8>>)>,
+) -> Result<crate::source::index::Index, SourceError> {
+    let mut index = IndexBuilder::default();
+    for (key, body) in bodies {
+        let path = || location.url_of(&key);
+        let Some(body) = body else {
+            tracing::warn!(file = %path(), "skipping a log file deleted after it was listed");
+            continue;
+        };
+        let text = client::decode(&body).map_err(|e| SourceError::Archive {
+            path: path(),
+            message: format!("cannot decompress or decode: {e}"),
+        })?;
+        match add_log(&mut index, &text) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(file = %path(), "skipping a file that is not a CloudTrail log (no Records array)");
+            }
+            Err(e) => {
+                return Err(SourceError::Archive {
+                    path: path(),
+                    message: format!("not valid JSON: {e}"),
+                });
+            }
+        }
+    }
+    Ok(index.finish())
+}
+
+#[async_trait]
+impl EventSource for S3Archive {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn retention(&self) -> Option<SignedDuration> {
+        Some(SignedDuration::from_hours(24 * self.settings.max_days))
+    }
+
+    async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
+        let after = query.next_token.as_deref().map(parse_token).transpose()?;
+        // A later page holds only events up to the last one returned: newer days are not read.
+        let end = after.map_or(query.end, |(time, _)| time.min(query.end));
+        let days = self.days_of(query, end).await?;
+        let limit = query.max_results.max(1);
+        let mut hits: Vec<_> = days
+            .iter()
+            .map(|d| {
+                d.index.find(
+                    query.start,
+                    end,
+                    query.filter.as_ref(),
+                    &query.scope,
+                    after,
+                    limit,
+                )
+            })
+            .collect();
+        let merged = {
+            let keys: Vec<_> = days
+                .iter()
+                .zip(&hits)
+                .map(|(d, h)| d.index.hit_keys(h))
+                .collect();
+            let more: Vec<bool> = hits.iter().map(|h| h.more).collect();
+            merge(&keys, &more, limit)
+        };
+        let mut events: Vec<Vec<Option<crate::source::RawEvent>>> = Vec::with_capacity(days.len());
+        for ((day, hits), consumed) in days.iter().zip(&mut hits).zip(&merged.consumed) {
+            hits.truncate(*consumed);
+            let read = day.index.events(hits).map_err(|e| SourceError::Archive {
+                path: self.id.clone(),
+                message: format!("a stored record is unreadable: {e}"),
+            })?;
+            events.push(read.into_iter().map(Some).collect());
+        }
+        let events: Vec<_> = merged
+            .order
+            .iter()
+            .filter_map(|&(i, j)| events.get_mut(i)?.get_mut(j)?.take())
+            .collect();
+        let next_token = match (merged.more, events.last()) {
+            (true, Some(last)) => Some(token_after(last)),
+            _ => None,
+        };
+        Ok(Page {
+            events,
+            next_token,
+            ..Page::default()
+        })
+    }
+
+    /// References resolve among the days in memory: those of the answers that gave them.
+    async fn ids_for_ref(&self, event_ref: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let mut ids: Vec<String> = self
+            .days
+            .days()
+            .iter()
+            .flat_map(|d| d.index.ids_for_ref(event_ref))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(Some(ids))
+    }
+}
