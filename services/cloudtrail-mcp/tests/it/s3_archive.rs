@@ -333,6 +333,33 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         .collect();
     assert_eq!(ids.len(), all.len(), "an event came twice");
 
+    // A window ending at midnight: its last minutes' events sit in the next day's folder.
+    let midnight = anchor
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    let last = midnight - SignedDuration::from_secs(1);
+    let events = same_pages(
+        &a,
+        &b,
+        json!({"start_time": (last - SignedDuration::from_hours(30)).to_string(),
+               "end_time": last.to_string(), "detail": true, "max_results": 200}),
+    )
+    .await;
+    let delivered_next_day = events
+        .iter()
+        .filter(|e| {
+            let t: Timestamp = e["event_time"].as_str().unwrap().parse().unwrap();
+            t >= midnight - SignedDuration::from_mins(12)
+        })
+        .count();
+    assert!(
+        delivered_next_day > 0,
+        "no event in the window's last minutes"
+    );
+
     let resource = all
         .iter()
         .find_map(|e| e["resources"][0]["name"].as_str())
