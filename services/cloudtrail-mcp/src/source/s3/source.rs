@@ -59,9 +59,12 @@ pub struct S3Archive {
     days: DayCache,
     /// Folder listings of the layout (`AWSLogs/`, organization and trail folders): prefix ->
     /// (when listed, child folder names).
-    folders: Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>,
+    folders: Mutex<HashMap<String, Listed>>,
     requests: Arc<Semaphore>,
 }
+
+/// A folder listing: when it was made, and the child folder names.
+type Listed = (Instant, Arc<Vec<String>>);
 
 /// One day folder a query reads.
 #[derive(Debug, Clone)]
