@@ -198,6 +198,7 @@ pub struct Hits {
 }
 
 impl Hits {
+    #[cfg(feature = "s3")]
     /// Keeps the first `n` events (when pages of several indexes are merged into one).
     pub fn truncate(&mut self, n: usize) {
         self.positions.truncate(n);
@@ -205,6 +206,7 @@ impl Hits {
 }
 
 impl Index {
+    #[cfg(feature = "s3")]
     /// The time and event id of each hit, in the page's order (newest first).
     pub fn hit_keys(&self, hits: &Hits) -> Vec<(Timestamp, &str)> {
         hits.positions
@@ -236,6 +238,7 @@ impl Index {
         self.entries.is_empty()
     }
 
+    #[cfg(feature = "s3")]
     /// About how many bytes of memory the index holds (its buffers, not the allocator's slack):
     /// what a cache of indexes counts against its bound.
     pub fn memory_bytes(&self) -> usize {
