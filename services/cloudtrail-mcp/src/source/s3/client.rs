@@ -183,7 +183,54 @@ pub fn decode(bytes: &[u8]) -> Result<String, std::io::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
     use std::io::Write;
+
+    fn mapped(code: &str, status: u16) -> SourceError {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("what S3 said")
+            .build();
+        let response = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        let error = SdkError::service_error(ListObjectsV2Error::generic(meta), response);
+        let location: S3Location = "s3://trail-bucket/org/".parse().unwrap();
+        map_error(error, &location, "org/AWSLogs/")
+    }
+
+    #[test]
+    fn s3_errors_name_the_bucket_and_key_and_keep_the_message() {
+        let err = mapped("AccessDenied", 403);
+        assert!(matches!(err, SourceError::S3AccessDenied { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("s3://trail-bucket/org/AWSLogs/"), "{text}");
+        assert!(text.contains("AccessDenied: what S3 said"), "{text}");
+        assert!(text.contains("s3:ListBucket"), "{text}");
+        let err = mapped("NoSuchBucket", 404);
+        assert!(matches!(err, SourceError::S3NoBucket { .. }), "{err}");
+        assert!(err.to_string().contains("`trail-bucket`"), "{err}");
+        assert!(matches!(
+            mapped("KMS.DisabledException", 400),
+            SourceError::S3AccessDenied { .. }
+        ));
+        assert!(matches!(
+            mapped("InvalidAccessKeyId", 403),
+            SourceError::Credentials(_)
+        ));
+        let err = mapped("SlowDown", 503).to_string();
+        assert!(
+            err.contains("throttled") && err.contains("what S3 said"),
+            "{err}"
+        );
+        let err = mapped("InternalError", 500);
+        assert!(matches!(err, SourceError::S3 { .. }), "{err}");
+        assert!(
+            err.to_string().contains("s3://trail-bucket/org/AWSLogs/"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn gzip_and_plain_files_decode_and_broken_ones_fail() {
