@@ -418,6 +418,29 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         assert_eq!(x, y, "{id}");
     }
 
+    // A single-account trail as `write-sample` writes it (`AWSLogs/ACCOUNT/...`, no prefix).
+    let single = tempfile::tempdir().unwrap();
+    cloudtrail_mcp::sample::write_archive(single.path(), &generate(anchor, 7)).unwrap();
+    upload(&moto, "single-account", "", single.path()).await;
+    let directory = LogArchive::from_dir(single.path()).unwrap();
+    let s3 = s3_archive(
+        &moto,
+        "s3://single-account",
+        None,
+        S3ArchiveSettings::default(),
+    );
+    let (c, d) = (
+        client(&spawn_source(Arc::new(directory), ToolSettings::default()).await).await,
+        client(&spawn_source(s3, ToolSettings::default()).await).await,
+    );
+    let events = same_pages(&c, &d, with(window.clone(), json!({"max_results": 170}))).await;
+    assert!(events.len() > 170, "{}", events.len());
+    let args = json!({"start_time": start, "end_time": end, "attribute_key": "Username", "attribute_value": "alice"});
+    assert_eq!(
+        answer(&c, "summarize_activity", args.clone()).await,
+        answer(&d, "summarize_activity", args).await
+    );
+
     // The binary, configured as a deployment would be: AWS_ENDPOINT_URL_S3 and path style.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail-mcp"))
         .args([
