@@ -19,7 +19,7 @@ use cloudtrail_mcp::ToolSettings;
 use cloudtrail_mcp::sample::{Delivery, generate, write_delivered};
 use cloudtrail_mcp::source::archive::LogArchive;
 use cloudtrail_mcp::source::s3::{S3Archive, S3ArchiveSettings};
-use cloudtrail_mcp::source::{EventSource, Query, Scope, SourceError};
+use cloudtrail_mcp::source::{AttributeKey, EventSource, Filter, Query, Scope, SourceError};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -497,15 +497,22 @@ async fn a_query_lists_only_its_days_in_its_scope() {
     organization_archive(dir.path(), anchor);
     upload(&moto, "trail", "", dir.path()).await;
     let (start, end) = (
-        anchor - SignedDuration::from_hours(80),
+        anchor - SignedDuration::from_hours(24 * 6),
         anchor - SignedDuration::from_hours(30),
     );
     // The window's days and the day after it (late deliveries), nothing else.
-    let days: Vec<String> = (0..=4)
+    let days: Vec<String> = (0..=7)
         .map(|n| date(start + SignedDuration::from_hours(24 * n)))
         .filter(|d| *d <= date(end + SignedDuration::from_hours(24)))
         .collect();
-    assert!(days.len() >= 3, "{days:?}");
+    assert!(days.len() >= 6, "{days:?}");
+    let nobody = |scope: Scope| Query {
+        filter: Some(Filter {
+            attribute_key: AttributeKey::Username,
+            attribute_value: "nobody".into(),
+        }),
+        ..query(start, end, scope)
+    };
 
     let listings = Listings::default();
     let settings = S3ArchiveSettings {
@@ -513,16 +520,35 @@ async fn a_query_lists_only_its_days_in_its_scope() {
         ..S3ArchiveSettings::default()
     };
     let s3 = s3_archive(&moto, "s3://trail/", Some(&listings), settings.clone());
+    // A first page reads the newest days only, enough to fill it.
     let page = s3
         .lookup(&query(start, end, Scope::default()))
         .await
         .unwrap();
     assert_eq!(page.events.len(), 50);
-    let all = listings.take();
+    let first = listings.take();
+    let newest: Vec<String> = first
+        .iter()
+        .filter_map(|p| listed_day(p))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(newest.len() < days.len(), "{newest:?} of {days:?}");
+    assert!(days.ends_with(&newest), "{newest:?} of {days:?}");
+
+    // A lookup that matches nothing reads every day of the window, and nothing else.
+    assert!(
+        s3.lookup(&nobody(Scope::default()))
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    let all: Vec<String> = first.into_iter().chain(listings.take()).collect();
     let listed: BTreeSet<String> = all.iter().filter_map(|p| listed_day(p)).collect();
     assert_eq!(listed.iter().cloned().collect::<Vec<_>>(), days, "{all:?}");
     // Discovery: AWSLogs/, the organization's folder, each account's trail folder; then one
-    // listing per account, region and day.
+    // listing per account, region and day (each day once: read days are kept).
     let discovery = [
         "AWSLogs/".to_owned(),
         format!("AWSLogs/{ORG}/"),
@@ -531,6 +557,7 @@ async fn a_query_lists_only_its_days_in_its_scope() {
     ];
     let (day_listings, other): (Vec<&String>, Vec<&String>) =
         all.iter().partition(|p| listed_day(p).is_some());
+    assert_eq!(other.len(), discovery.len(), "{other:?}");
     let other: BTreeSet<&str> = other.iter().map(|s| s.as_str()).collect();
     assert_eq!(other, discovery.iter().map(String::as_str).collect());
     assert_eq!(day_listings.len(), 2 * 3 * days.len(), "{day_listings:?}");
@@ -562,8 +589,20 @@ async fn a_query_lists_only_its_days_in_its_scope() {
         accounts: vec![OTHER_ACCOUNT.into()],
         regions: vec!["eu-west-1".into()],
     };
-    let page = s3.lookup(&query(start, end, scope)).await.unwrap();
-    assert!(!page.events.is_empty());
+    assert!(
+        s3.lookup(&nobody(scope.clone()))
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    assert!(
+        !s3.lookup(&query(start, end, scope))
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
     let few = narrow.take();
     assert_eq!(few.len(), 1 + days.len(), "{few:?}");
     assert!(few.len() < all.len());

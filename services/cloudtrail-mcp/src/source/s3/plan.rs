@@ -56,6 +56,15 @@ pub fn is_live(day: Date, now: Timestamp) -> bool {
     }
 }
 
+/// The instant every event in the folder of delivery day `day` is older than: the end of that
+/// day (a file is delivered after its events).
+pub fn after_folder(day: Date) -> Timestamp {
+    day.tomorrow()
+        .ok()
+        .and_then(|next| next.to_zoned_datetime(TimeZone::UTC).ok())
+        .map_or(Timestamp::MAX, |z| z.timestamp())
+}
+
 /// The folder of one account's trail files: `<account folder>CloudTrail/`.
 pub fn trail_prefix(account_folder: &str) -> String {
     format!("{account_folder}CloudTrail/")
@@ -166,6 +175,12 @@ mod tests {
         assert!(!is_live(day, t("2026-12-20T00:00:00Z")));
         // Folders dated after now are live too (they may appear).
         assert!(is_live(d(2026, 11, 30), t("2026-11-29T12:00:00Z")));
+    }
+
+    #[test]
+    fn a_folder_holds_only_events_before_its_day_ends() {
+        assert_eq!(after_folder(d(2026, 11, 28)), t("2026-11-29T00:00:00Z"));
+        assert_eq!(after_folder(d(2026, 12, 31)), t("2027-01-01T00:00:00Z"));
     }
 
     #[test]

@@ -18,11 +18,11 @@ use tokio::sync::Semaphore;
 use super::cache::{Day, DayCache, Loaded};
 use super::client;
 use super::location::S3Location;
-use super::merge::merge;
+use super::merge::{Merged, merge};
 use super::plan::{self, LogsFolder};
 use crate::source::archive::{add_log, parse_token, token_after};
-use crate::source::index::IndexBuilder;
-use crate::source::{EventSource, Page, Query, SourceError};
+use crate::source::index::{Hits, IndexBuilder};
+use crate::source::{AttributeKey, EventSource, Page, Query, RawEvent, SourceError};
 
 /// How the S3 archive works.
 #[derive(Debug, Clone)]
@@ -268,15 +268,107 @@ impl S3Archive {
         Ok((key.to_owned(), body))
     }
 
-    /// The days a query reads, loaded concurrently.
-    async fn days_of(&self, query: &Query, end: Timestamp) -> Result<Vec<Arc<Day>>, SourceError> {
-        let now = Timestamp::now();
-        let folders = self.plan(query, end, now).await?;
+    /// Loads `folders` concurrently.
+    async fn load_all(
+        &self,
+        folders: Vec<Folder>,
+        now: Timestamp,
+    ) -> Result<Vec<Arc<Day>>, SourceError> {
         let loads: Vec<_> = folders.into_iter().map(|f| self.day(f, now)).collect();
         futures::stream::iter(loads)
             .buffered(self.settings.concurrency.max(1))
             .try_collect()
             .await
+    }
+
+    /// The days a page needs, newest delivery day first: a round loads the next days (one,
+    /// then twice as many each round) and the rounds stop once the days loaded decide the page
+    /// ([`PageQuery::decided`]), so a first page of a long window reads its last days only.
+    async fn days_of(&self, page: &PageQuery<'_>) -> Result<Vec<Arc<Day>>, SourceError> {
+        let now = Timestamp::now();
+        let mut pending: Vec<(Date, Vec<Folder>)> = Vec::new();
+        for folder in self.plan(page.query, page.end, now).await? {
+            match pending.iter_mut().find(|(d, _)| *d == folder.day) {
+                Some((_, folders)) => folders.push(folder),
+                None => pending.push((folder.day, vec![folder])),
+            }
+        }
+        // Oldest first, so the newest is popped first.
+        pending.sort_by_key(|(day, _)| *day);
+        let mut days = Vec::new();
+        let mut round = 1;
+        while let Some(&(newest_left, _)) = pending.last() {
+            if !days.is_empty() && page.decided(&days, plan::after_folder(newest_left)) {
+                break;
+            }
+            let take = round.min(pending.len());
+            let folders: Vec<Folder> = pending
+                .split_off(pending.len() - take)
+                .into_iter()
+                .flat_map(|(_, folders)| folders)
+                .collect();
+            days.extend(self.load_all(folders, now).await?);
+            round *= 2;
+        }
+        Ok(days)
+    }
+}
+
+/// One page request as the day indexes are asked it.
+struct PageQuery<'a> {
+    query: &'a Query,
+    /// The window's end, or the last event returned when that is older.
+    end: Timestamp,
+    after: Option<(Timestamp, &'a str)>,
+    limit: usize,
+}
+
+impl PageQuery<'_> {
+    /// The first `limit` matches of each day and their merge.
+    fn hits(&self, days: &[Arc<Day>], limit: usize) -> (Vec<Hits>, Merged) {
+        let q = self.query;
+        let hits: Vec<Hits> = days
+            .iter()
+            .map(|d| {
+                let filter = q.filter.as_ref();
+                d.index
+                    .find(q.start, self.end, filter, &q.scope, self.after, limit)
+            })
+            .collect();
+        let keys: Vec<_> = days
+            .iter()
+            .zip(&hits)
+            .map(|(d, h)| d.index.hit_keys(h))
+            .collect();
+        let more: Vec<bool> = hits.iter().map(|h| h.more).collect();
+        let merged = merge(&keys, &more, limit);
+        (hits, merged)
+    }
+
+    /// Whether `days` decide the page when the folders not loaded hold only events older than
+    /// `bound`: they hold the page and one match more (so `more` is known), all at or after
+    /// `bound`. An event id is unique, so a lookup by id is decided by finding it.
+    fn decided(&self, days: &[Arc<Day>], bound: Timestamp) -> bool {
+        let by_id = self
+            .query
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.attribute_key == AttributeKey::EventId);
+        let (hits, merged) = self.hits(days, self.limit + 1);
+        if by_id {
+            return !merged.order.is_empty();
+        }
+        let Some(&(i, j)) = merged.order.get(self.limit) else {
+            return false;
+        };
+        match (days.get(i), hits.get(i)) {
+            (Some(day), Some(hits)) => day
+                .index
+                .hit_keys(hits)
+                .get(j)
+                .is_some_and(|(time, _)| *time >= bound),
+            _ => false,
+        }
     }
 }
 
@@ -330,33 +422,16 @@ impl EventSource for S3Archive {
 
     async fn lookup(&self, query: &Query) -> Result<Page, SourceError> {
         let after = query.next_token.as_deref().map(parse_token).transpose()?;
-        // A later page holds only events up to the last one returned: newer days are not read.
-        let end = after.map_or(query.end, |(time, _)| time.min(query.end));
-        let days = self.days_of(query, end).await?;
-        let limit = query.max_results.max(1);
-        let mut hits: Vec<_> = days
-            .iter()
-            .map(|d| {
-                d.index.find(
-                    query.start,
-                    end,
-                    query.filter.as_ref(),
-                    &query.scope,
-                    after,
-                    limit,
-                )
-            })
-            .collect();
-        let merged = {
-            let keys: Vec<_> = days
-                .iter()
-                .zip(&hits)
-                .map(|(d, h)| d.index.hit_keys(h))
-                .collect();
-            let more: Vec<bool> = hits.iter().map(|h| h.more).collect();
-            merge(&keys, &more, limit)
+        let page = PageQuery {
+            query,
+            // A later page holds only events up to the last one returned: newer days are not read.
+            end: after.map_or(query.end, |(time, _)| time.min(query.end)),
+            after,
+            limit: query.max_results.max(1),
         };
-        let mut events: Vec<Vec<Option<crate::source::RawEvent>>> = Vec::with_capacity(days.len());
+        let days = self.days_of(&page).await?;
+        let (mut hits, merged) = page.hits(&days, page.limit);
+        let mut events: Vec<Vec<Option<RawEvent>>> = Vec::with_capacity(days.len());
         for ((day, hits), consumed) in days.iter().zip(&mut hits).zip(&merged.consumed) {
             hits.truncate(*consumed);
             let read = day.index.events(hits).map_err(|e| SourceError::Archive {
