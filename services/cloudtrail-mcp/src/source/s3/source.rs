@@ -469,3 +469,101 @@ impl EventSource for S3Archive {
         Ok(Some(ids))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Filter, Scope};
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn day(events: &[(&str, &str)]) -> Arc<Day> {
+        let mut index = IndexBuilder::default();
+        for (id, time) in events {
+            index.add(
+                RawEvent {
+                    event_id: (*id).into(),
+                    event_time: at(time),
+                    event_name: "GetObject".into(),
+                    event_source: "s3.amazonaws.com".into(),
+                    username: None,
+                    access_key_id: None,
+                    read_only: Some(true),
+                    resources: vec![],
+                    record: "{}".into(),
+                },
+                (None, None),
+            );
+        }
+        Arc::new(Day {
+            index: index.finish(),
+            files: vec![],
+        })
+    }
+
+    fn query(filter: Option<Filter>) -> Query {
+        Query {
+            start: at("2026-11-01T00:00:00Z"),
+            end: at("2026-11-30T00:00:00Z"),
+            filter,
+            max_results: 2,
+            next_token: None,
+            scope: Scope::default(),
+        }
+    }
+
+    #[test]
+    fn a_page_is_decided_by_one_match_more_than_it_holds_all_newer_than_the_rest() {
+        let q = query(None);
+        let page = |limit| PageQuery {
+            query: &q,
+            end: q.end,
+            after: None,
+            limit,
+        };
+        // Two folders read: the 28th's and the 27th's (which holds late events of the 26th).
+        let days = [
+            day(&[("a", "2026-11-28T10:00:00Z"), ("b", "2026-11-27T23:59:00Z")]),
+            day(&[("c", "2026-11-27T05:00:00Z"), ("d", "2026-11-26T23:58:00Z")]),
+        ];
+        // Unread folders (the 26th and older) hold events before 2026-11-27T00:00.
+        let bound = plan::after_folder(jiff::civil::date(2026, 11, 26));
+        assert!(
+            page(2).decided(&days, bound),
+            "a, b and c are newer than any unread event"
+        );
+        // The third match would be d, which an unread folder may beat.
+        assert!(!page(3).decided(&days, bound));
+        // Not enough matches at all.
+        assert!(!page(4).decided(&days, bound));
+        // One folder fewer read: the bound moves a day later and c no longer clears it.
+        let bound = plan::after_folder(jiff::civil::date(2026, 11, 27));
+        assert!(!page(2).decided(&days[..1], bound));
+        assert!(
+            !page(1).decided(&days[..1], bound),
+            "b is older than the bound"
+        );
+        let newer = [day(&[
+            ("a", "2026-11-28T10:00:00Z"),
+            ("e", "2026-11-28T00:00:00Z"),
+        ])];
+        assert!(page(1).decided(&newer, bound));
+
+        // By event id: decided once found.
+        for (id, found) in [("c", true), ("zz", false)] {
+            let q = query(Some(Filter {
+                attribute_key: AttributeKey::EventId,
+                attribute_value: id.into(),
+            }));
+            let page = PageQuery {
+                query: &q,
+                end: q.end,
+                after: None,
+                limit: 1,
+            };
+            assert_eq!(page.decided(&days, Timestamp::MAX), found, "{id}");
+        }
+    }
+}
