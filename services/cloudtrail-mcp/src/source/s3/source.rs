@@ -5,7 +5,7 @@
 //! one page ([`merge`]). Pages, tokens and filters are the directory archive's: the same files
 //! give the same answers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -254,7 +254,7 @@ impl S3Archive {
         let index = tokio::task::spawn_blocking(move || parse(&location, bodies))
             .await
             .map_err(|e| SourceError::Archive {
-                path: location_of(&self.location, &folder.prefix),
+                path: self.location.url_of(&folder.prefix),
                 message: format!("parsing stopped: {e}"),
             })??;
         tracing::debug!(folder = %folder.prefix, files = files.len(), events = index.len(), "day folder read");
@@ -286,15 +286,12 @@ impl S3Archive {
     /// ([`PageQuery::decided`]), so a first page of a long window reads its last days only.
     async fn days_of(&self, page: &PageQuery<'_>) -> Result<Vec<Arc<Day>>, SourceError> {
         let now = Timestamp::now();
-        let mut pending: Vec<(Date, Vec<Folder>)> = Vec::new();
+        let mut by_day: BTreeMap<Date, Vec<Folder>> = BTreeMap::new();
         for folder in self.plan(page.query, page.end, now).await? {
-            match pending.iter_mut().find(|(d, _)| *d == folder.day) {
-                Some((_, folders)) => folders.push(folder),
-                None => pending.push((folder.day, vec![folder])),
-            }
+            by_day.entry(folder.day).or_default().push(folder);
         }
-        // Oldest first, so the newest is popped first.
-        pending.sort_by_key(|(day, _)| *day);
+        // Oldest first, so the newest is taken first from the end.
+        let mut pending: Vec<(Date, Vec<Folder>)> = by_day.into_iter().collect();
         let mut days = Vec::new();
         let mut round = 1;
         while let Some(&(newest_left, _)) = pending.last() {
@@ -370,10 +367,6 @@ impl PageQuery<'_> {
             _ => false,
         }
     }
-}
-
-fn location_of(location: &S3Location, key: &str) -> String {
-    location.url_of(key)
 }
 
 /// Parses downloaded files into one day's index, in key order (as the directory archive reads
