@@ -5,12 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::source::s3::S3Location;
+
 /// Where events come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
     /// The built-in sample archive, generated relative to the current date.
     Sample,
-    /// A directory of CloudTrail log files (`AWSLogs/<account>/CloudTrail/<region>/...`).
+    /// CloudTrail log files (`AWSLogs/<account>/CloudTrail/<region>/...`) in a directory
+    /// (`--archive-dir`) or in S3 (`--archive-s3`).
     Archive,
     /// The CloudTrail LookupEvents API.
     Api,
@@ -35,6 +38,31 @@ pub struct Config {
     /// The log archive directory for `--source archive`.
     #[arg(long, env = "CLOUDTRAIL_MCP_ARCHIVE_DIR")]
     pub archive_dir: Option<PathBuf>,
+
+    /// The trail's S3 location for `--source archive`: `s3://bucket/prefix/`, the prefix being
+    /// the folder that holds `AWSLogs/`. Instead of `--archive-dir`.
+    #[arg(
+        long,
+        env = "CLOUDTRAIL_MCP_ARCHIVE_S3",
+        conflicts_with = "archive_dir"
+    )]
+    pub archive_s3: Option<S3Location>,
+
+    /// How many days back a window of the S3 archive may reach (each day is one listing per
+    /// account and region).
+    #[arg(long, env = "CLOUDTRAIL_MCP_ARCHIVE_MAX_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(i64).range(1..=3_660))]
+    pub archive_max_days: i64,
+
+    /// MiB of parsed days the S3 archive keeps in memory (least recently used go first).
+    #[arg(long, env = "CLOUDTRAIL_MCP_ARCHIVE_CACHE_MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub archive_cache_mib: u32,
+
+    /// Address S3 buckets by path (`https://endpoint/bucket/key`) instead of by host name: for a
+    /// local S3 (the endpoint comes from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).
+    #[arg(long, env = "CLOUDTRAIL_MCP_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub s3_force_path_style: bool,
 
     /// AWS region for the CloudTrail API (default: the SDK's chain, e.g. AWS_REGION).
     #[arg(long, env = "CLOUDTRAIL_MCP_REGION")]
@@ -175,5 +203,40 @@ mod tests {
         assert!(err.to_string().contains("--max-response-bytes"), "{err}");
         let err = Config::try_parse_from(["cloudtrail-mcp", "--source", "s3"]).unwrap_err();
         assert!(err.to_string().contains("sample"), "{err}");
+    }
+
+    #[test]
+    fn an_s3_archive_location_is_checked_at_start() {
+        let c = Config::try_parse_from([
+            "cloudtrail-mcp",
+            "--source",
+            "archive",
+            "--archive-s3",
+            "s3://trail-bucket/org",
+            "--s3-force-path-style",
+        ])
+        .unwrap();
+        let location = c.archive_s3.unwrap();
+        assert_eq!(location.bucket(), "trail-bucket");
+        assert_eq!(location.prefix(), "org/");
+        assert!(c.s3_force_path_style);
+        assert_eq!((c.archive_max_days, c.archive_cache_mib), (365, 256));
+        let err = Config::try_parse_from(["cloudtrail-mcp", "--archive-s3", "s3://Bad_Bucket/x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`Bad_Bucket`") && err.contains("--archive-s3"),
+            "{err}"
+        );
+        let err = Config::try_parse_from([
+            "cloudtrail-mcp",
+            "--archive-s3",
+            "s3://trail-bucket/",
+            "--archive-dir",
+            "/tmp/x",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--archive-dir"), "{err}");
     }
 }

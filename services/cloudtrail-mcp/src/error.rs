@@ -17,7 +17,7 @@ pub enum ToolError {
     #[error("`start_time` ({start}) is after `end_time` ({end}); the window must run forwards")]
     StartAfterEnd { start: String, end: String },
     #[error(
-        "`start_time` ({start}) is older than the {days} days this source searches back (LookupEvents holds 90 days of management events; an Athena source as many as `--athena-max-days` allows); narrow the window or query a log archive for older events"
+        "`start_time` ({start}) is older than the {days} days this source searches back (LookupEvents holds 90 days of management events; an Athena source as many as `--athena-max-days` allows, an S3 archive `--archive-max-days`); narrow the window or query a log archive for older events"
     )]
     TooOld { start: String, days: i64 },
     #[error("`{field}` must be between {min} and {max}; got {got}")]

@@ -16,14 +16,26 @@ use crate::source::athena::{AthenaSettings, AthenaSource};
 use crate::source::builtin::SampleSource;
 use crate::source::multi_region::MultiRegionApi;
 use crate::source::regions::is_region_name;
+#[cfg(feature = "s3")]
+use crate::source::s3::{S3Archive, S3ArchiveSettings};
 use crate::source::{EventSource, SourceError};
 use crate::tools::{CloudTrailServer, ToolSettings};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("--source archive needs --archive-dir (CLOUDTRAIL_MCP_ARCHIVE_DIR)")]
+    #[error(
+        "--source archive needs --archive-dir (CLOUDTRAIL_MCP_ARCHIVE_DIR) or --archive-s3 (CLOUDTRAIL_MCP_ARCHIVE_S3)"
+    )]
     MissingArchiveDir,
+    #[error(
+        "--archive-dir takes a local directory; `{0}` is an S3 location: give it with --archive-s3 (CLOUDTRAIL_MCP_ARCHIVE_S3)"
+    )]
+    S3InArchiveDir(String),
+    #[error(
+        "--archive-s3 needs cloudtrail-mcp built with the `s3` feature (default; the Lambda build leaves it out unless asked)"
+    )]
+    S3NotBuilt,
     #[error("no AWS region: set --region, CLOUDTRAIL_MCP_REGION or AWS_REGION")]
     MissingRegion,
     #[error(
@@ -53,7 +65,8 @@ pub fn on_lambda() -> bool {
 }
 
 /// The one place the AWS SDK configuration is built. The region comes from `region` or the
-/// default chain; endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_CLOUDTRAIL`) are
+/// default chain; endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_CLOUDTRAIL`,
+/// `AWS_ENDPOINT_URL_S3`) are
 /// honoured by the chain, which is how tests point the real client at a stand-in.
 pub async fn sdk_config(region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -82,11 +95,40 @@ pub async fn build_source(
             sample.warm_up();
             Arc::new(sample)
         }
+        #[cfg(not(feature = "s3"))]
+        SourceKind::Archive if config.archive_s3.is_some() => return Err(StartError::S3NotBuilt),
+        #[cfg(feature = "s3")]
+        SourceKind::Archive if config.archive_s3.is_some() => {
+            let location = config
+                .archive_s3
+                .clone()
+                .ok_or(StartError::MissingArchiveDir)?;
+            let sdk = sdk_config(config.region.clone()).await;
+            if sdk.region().is_none() {
+                return Err(StartError::MissingRegion);
+            }
+            // The endpoint override of a local S3 (AWS_ENDPOINT_URL_S3) comes from the chain.
+            let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(config.s3_force_path_style)
+                .build();
+            Arc::new(S3Archive::new(
+                aws_sdk_s3::Client::from_conf(s3),
+                location,
+                S3ArchiveSettings {
+                    max_days: config.archive_max_days,
+                    cache_bytes: (config.archive_cache_mib as usize) << 20,
+                    ..S3ArchiveSettings::default()
+                },
+            ))
+        }
         SourceKind::Archive => {
             let dir = config
                 .archive_dir
                 .clone()
                 .ok_or(StartError::MissingArchiveDir)?;
+            if let Some(url) = dir.to_str().filter(|d| d.starts_with("s3://")) {
+                return Err(StartError::S3InArchiveDir(url.to_owned()));
+            }
             let archive = tokio::task::spawn_blocking(move || LogArchive::from_dir(&dir))
                 .await
                 .expect("archive loading does not panic")?;

@@ -53,20 +53,13 @@ impl LogArchive {
         let mut index = IndexBuilder::default();
         for file in &files {
             let text = read_log(file)?;
-            let parsed: Value = match serde_json::from_str(&text) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Err(archive_error(file, format!("not valid JSON: {e}")));
+            match add_log(&mut index, &text) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(file = %file.display(), "skipping a file that is not a CloudTrail log (no Records array)");
                 }
-            };
-            let Some(records) = parsed.get("Records").and_then(Value::as_array) else {
-                tracing::warn!(file = %file.display(), "skipping a file that is not a CloudTrail log (no Records array)");
-                continue;
-            };
-            records
-                .iter()
-                .filter_map(|r| raw_event(r).map(|e| (e, place(r))))
-                .for_each(|(e, place)| index.add(e, place));
+                Err(e) => return Err(archive_error(file, format!("not valid JSON: {e}"))),
+            }
         }
         tracing::debug!(dir = %dir.display(), files = files.len(), "log files read");
         // The index keeps one copy of events delivered twice (overlapping exports).
@@ -85,6 +78,26 @@ impl LogArchive {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+}
+
+/// Adds the events of one log file's text (`{"Records": [...]}`) to `index`; `false` when the
+/// JSON is not a CloudTrail log (no `Records` array: a digest file, other JSON). Shared by the
+/// directory and the S3 archive, so both read a file the same way.
+pub(super) fn add_log(index: &mut IndexBuilder, text: &str) -> Result<bool, serde_json::Error> {
+    let parsed: Value = serde_json::from_str(text)?;
+    let Some(records) = parsed.get("Records").and_then(Value::as_array) else {
+        return Ok(false);
+    };
+    records
+        .iter()
+        .filter_map(|r| raw_event(r).map(|e| (e, place(r))))
+        .for_each(|(e, place)| index.add(e, place));
+    Ok(true)
+}
+
+/// The `next_token` that continues after `last` (a keyset position).
+pub(super) fn token_after(last: &RawEvent) -> String {
+    format!("{}:{}", last.event_time.as_nanosecond(), last.event_id)
 }
 
 fn archive_error(path: &Path, message: String) -> SourceError {
@@ -153,7 +166,8 @@ fn raw_event(value: &Value) -> Option<RawEvent> {
     })
 }
 
-fn parse_token(token: &str) -> Result<(Timestamp, &str), SourceError> {
+/// The keyset position a `next_token` of [`token_after`] names.
+pub(super) fn parse_token(token: &str) -> Result<(Timestamp, &str), SourceError> {
     let invalid =
         || SourceError::InvalidNextToken(format!("`{token}` is not a page token of this archive"));
     let (nanos, id) = token.split_once(':').ok_or_else(invalid)?;
@@ -190,11 +204,7 @@ impl EventSource for LogArchive {
             message: format!("a stored record is unreadable: {e}"),
         })?;
         let next_token = match (hits.more, events.last()) {
-            (true, Some(last)) => Some(format!(
-                "{}:{}",
-                last.event_time.as_nanosecond(),
-                last.event_id
-            )),
+            (true, Some(last)) => Some(token_after(last)),
             _ => None,
         };
         Ok(Page {

@@ -197,7 +197,25 @@ pub struct Hits {
     pub more: bool,
 }
 
+impl Hits {
+    #[cfg(feature = "s3")]
+    /// Keeps the first `n` events (when pages of several indexes are merged into one).
+    pub fn truncate(&mut self, n: usize) {
+        self.positions.truncate(n);
+    }
+}
+
 impl Index {
+    #[cfg(feature = "s3")]
+    /// The time and event id of each hit, in the page's order (newest first).
+    pub fn hit_keys(&self, hits: &Hits) -> Vec<(Timestamp, &str)> {
+        hits.positions
+            .iter()
+            .filter_map(|&p| self.entries.get(p))
+            .map(|e| self.key(e))
+            .collect()
+    }
+
     fn event_id(&self, e: &Entry) -> &str {
         self.event_ids.get(e.event_id.range()).unwrap_or_default()
     }
@@ -218,6 +236,19 @@ impl Index {
     /// Whether the index holds no events.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    #[cfg(feature = "s3")]
+    /// About how many bytes of memory the index holds (its buffers, not the allocator's slack):
+    /// what a cache of indexes counts against its bound.
+    pub fn memory_bytes(&self) -> usize {
+        let symbols: usize = self.symbols.strings.iter().map(|s| s.len() * 2 + 48).sum();
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.event_ids.capacity()
+            + self.resources.capacity() * std::mem::size_of::<ResourceSyms>()
+            + self.records.stored_bytes()
+            + self.places.len() * 64
+            + symbols
     }
 
     /// Bytes of record text, and the bytes they take compressed.

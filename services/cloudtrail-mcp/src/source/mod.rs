@@ -1,5 +1,6 @@
 //! Where events come from: the [`EventSource`] trait and the query/page types shared by its
-//! implementations (the CloudTrail `LookupEvents` API and a CloudTrail log archive).
+//! implementations (the CloudTrail `LookupEvents` API, a CloudTrail log archive in a directory or
+//! in S3, and Athena).
 //!
 //! Every implementation answers the same query with the same semantics as `LookupEvents`: a time
 //! window `[start, end]`, at most one lookup attribute, newest event first, and an opaque
@@ -17,6 +18,7 @@ pub mod merge;
 pub mod multi_region;
 mod records;
 pub mod regions;
+pub mod s3;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -183,6 +185,16 @@ pub enum SourceError {
     Unavailable(String),
     #[error("cannot read the log archive at {path}: {message}")]
     Archive { path: String, message: String },
+    #[error(
+        "the S3 bucket `{bucket}` does not exist (check the archive location and that --region is the bucket's region). S3 said: {message}"
+    )]
+    S3NoBucket { bucket: String, message: String },
+    #[error(
+        "access denied by S3 on {location}. The caller needs s3:ListBucket on the bucket for the trail's prefix, s3:GetObject on its objects, and kms:Decrypt when the trail is encrypted with a KMS key. S3 said: {message}"
+    )]
+    S3AccessDenied { location: String, message: String },
+    #[error("S3 could not answer for {location}: {message}")]
+    S3 { location: String, message: String },
     #[error("this source cannot narrow a search to {what}: {why}")]
     ScopeUnsupported { what: &'static str, why: String },
     #[error(
@@ -317,6 +329,9 @@ impl SourceError {
             SourceError::InvalidQuery(_) => "invalid_query",
             SourceError::Unavailable(_) => "unavailable",
             SourceError::Archive { .. } => "archive",
+            SourceError::S3NoBucket { .. } => "s3_no_bucket",
+            SourceError::S3AccessDenied { .. } => "s3_access_denied",
+            SourceError::S3 { .. } => "s3",
             SourceError::ScopeUnsupported { .. } => "scope_unsupported",
             SourceError::ScanCutoff { .. } => "scan_cutoff",
             SourceError::QueryFailed(_) => "query_failed",

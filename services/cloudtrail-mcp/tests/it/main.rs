@@ -14,3 +14,5 @@ mod helpers;
 mod lambda_watch;
 mod mcp_errors;
 mod mcp_tools;
+#[cfg(feature = "s3")]
+mod s3_archive;
