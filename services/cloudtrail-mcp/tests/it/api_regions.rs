@@ -20,7 +20,6 @@ use cloudtrail_mcp::ToolSettings;
 use cloudtrail_mcp::source::EventSource;
 use cloudtrail_mcp::source::multi_region::MultiRegionApi;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{call, call_ok, client, expand, spawn_source};
 
@@ -540,17 +539,7 @@ async fn the_binary_searches_the_regions_of_its_environment() {
         .kill_on_drop(true)
         .spawn()
         .expect("start cloudtrail-mcp");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("cloudtrail-mcp listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("cloudtrail-mcp exited before listening");
-    })
-    .await
-    .expect("cloudtrail-mcp listens");
+    let url = crate::helpers::listening_url(&mut child).await;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "lookup_events", "arguments": {"max_results": 60, "detail": true}}});
     let response = reqwest::Client::new()

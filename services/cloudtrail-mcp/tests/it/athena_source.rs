@@ -124,11 +124,6 @@ fn organization_archive(dir: &Path, anchor: Timestamp) -> Vec<Value> {
     records
 }
 
-fn anchor() -> Timestamp {
-    let now = Timestamp::now().as_second();
-    Timestamp::from_second(now - now % 3_600).unwrap()
-}
-
 /// The answer without what only a query engine reports.
 fn comparable(mut answer: Value) -> Value {
     if let Some(o) = answer.as_object_mut() {
@@ -211,7 +206,7 @@ async fn same_pages(archive: &Client, athena: &Client, first: Value) -> Vec<Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_and_athena_give_the_same_events_summaries_and_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     let records = organization_archive(dir.path(), anchor);
 
     // The files hold an event delivered in the next day's folder, and a file delivered twice.
@@ -442,7 +437,7 @@ async fn archive_and_athena_give_the_same_events_summaries_and_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_query_answers_still_running_and_its_cursor_collects_it_without_a_second_query() {
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     organization_archive(dir.path(), anchor);
     let stand_in = StandIn::start(dir.path(), &["--delay-ms", "2500"]);
     let app = spawn_source(
@@ -504,7 +499,7 @@ async fn a_slow_query_answers_still_running_and_its_cursor_collects_it_without_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_call_stops_its_query_and_the_cutoff_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     organization_archive(dir.path(), anchor);
     let query = Query {
         start: anchor - SignedDuration::from_hours(30),

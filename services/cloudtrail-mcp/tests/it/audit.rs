@@ -27,17 +27,7 @@ async fn a_tool_call_is_audited_with_its_caller() {
         .kill_on_drop(true)
         .spawn()
         .expect("start cloudtrail-mcp");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("cloudtrail-mcp listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("cloudtrail-mcp exited before listening");
-    })
-    .await
-    .expect("cloudtrail-mcp listens");
+    let url = crate::helpers::listening_url(&mut child).await;
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
 
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {

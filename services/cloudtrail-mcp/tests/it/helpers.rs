@@ -178,3 +178,29 @@ pub fn expand(page: &Value) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The MCP URL a spawned `cloudtrail-mcp` (stdout piped) prints once it listens; the rest of its
+/// stdout is drained so the process never writes into a closed pipe.
+pub async fn listening_url(child: &mut tokio::process::Child) -> String {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("cloudtrail-mcp listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("cloudtrail-mcp exited before listening");
+    })
+    .await
+    .expect("cloudtrail-mcp listens");
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    url
+}
+
+/// The start of the current hour: an anchor for generated archives that stays the same for the
+/// whole of a test (the sample follows the clock).
+pub fn hour_anchor() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now().as_second();
+    jiff::Timestamp::from_second(now - now % 3_600).expect("a valid hour")
+}

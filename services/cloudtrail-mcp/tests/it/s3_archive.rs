@@ -197,11 +197,6 @@ fn organization_archive(dir: &Path, anchor: Timestamp) -> Vec<Value> {
     records
 }
 
-fn anchor() -> Timestamp {
-    let now = Timestamp::now().as_second();
-    Timestamp::from_second(now - now % 3_600).unwrap()
-}
-
 /// An answer without its cursor (cursors name their source, which differs).
 fn comparable(mut answer: Value) -> Value {
     if let Some(o) = answer.as_object_mut() {
@@ -281,7 +276,7 @@ fn date(t: Timestamp) -> String {
 async fn s3_and_directory_archives_give_the_same_answers() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     let records = organization_archive(dir.path(), anchor);
     // A JSON file that is not a CloudTrail log, in both archives: skipped by both.
     let stray = dir
@@ -467,17 +462,7 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("cloudtrail-mcp listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("cloudtrail-mcp exited before listening");
-    })
-    .await
-    .unwrap();
+    let url = crate::helpers::listening_url(&mut child).await;
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches("/mcp")
@@ -509,7 +494,7 @@ async fn s3_and_directory_archives_give_the_same_answers() {
 async fn a_query_lists_only_its_days_in_its_scope() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     organization_archive(dir.path(), anchor);
     upload(&moto, "trail", "", dir.path()).await;
     let (start, end) = (
@@ -685,7 +670,7 @@ async fn a_query_lists_only_its_days_in_its_scope() {
 async fn errors_name_the_bucket_and_key_and_spare_other_days() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let anchor = anchor();
+    let anchor = crate::helpers::hour_anchor();
     organization_archive(dir.path(), anchor);
     upload(&moto, "broken-trail", "x/", dir.path()).await;
     let day = anchor - SignedDuration::from_hours(24 * 5);

@@ -3,6 +3,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 
 use super::location::S3Location;
 use super::plan;
@@ -16,12 +17,14 @@ pub struct FileStamp {
     pub e_tag: Option<String>,
 }
 
-/// The names of the folders directly below `prefix` (a delimited listing, every page).
-pub async fn list_folders(
+/// Every page of the delimited listing of `prefix` (its folders and the files directly in it),
+/// handed to `take` in order.
+async fn delimited_listing(
     client: &Client,
     location: &S3Location,
     prefix: &str,
-) -> Result<Vec<String>, SourceError> {
+    mut take: impl FnMut(ListObjectsV2Output),
+) -> Result<(), SourceError> {
     let mut pages = client
         .list_objects_v2()
         .bucket(location.bucket())
@@ -29,9 +32,20 @@ pub async fn list_folders(
         .delimiter("/")
         .into_paginator()
         .send();
-    let mut names = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map_error(e, location, prefix))?;
+        take(page.map_err(|e| map_error(e, location, prefix))?);
+    }
+    Ok(())
+}
+
+/// The names of the folders directly below `prefix` (a delimited listing, every page).
+pub async fn list_folders(
+    client: &Client,
+    location: &S3Location,
+    prefix: &str,
+) -> Result<Vec<String>, SourceError> {
+    let mut names = Vec::new();
+    delimited_listing(client, location, prefix, |page| {
         names.extend(
             page.common_prefixes()
                 .iter()
@@ -39,7 +53,8 @@ pub async fn list_folders(
                 .filter_map(|p| plan::child(prefix, p))
                 .map(str::to_owned),
         );
-    }
+    })
+    .await?;
     Ok(names)
 }
 
@@ -49,16 +64,8 @@ pub async fn list_files(
     location: &S3Location,
     prefix: &str,
 ) -> Result<Vec<FileStamp>, SourceError> {
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(location.bucket())
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
     let mut files = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map_error(e, location, prefix))?;
+    delimited_listing(client, location, prefix, |page| {
         files.extend(page.contents().iter().filter_map(|o| {
             let key = o.key()?;
             plan::is_log_file(key).then(|| FileStamp {
@@ -67,7 +74,8 @@ pub async fn list_files(
                 e_tag: o.e_tag().map(str::to_owned),
             })
         }));
-    }
+    })
+    .await?;
     files.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(files)
 }
