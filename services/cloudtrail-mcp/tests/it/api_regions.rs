@@ -9,9 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -172,21 +169,6 @@ async fn serve(regions: Regions) -> String {
     format!("http://{addr}")
 }
 
-async fn sdk(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST",
-            "test-secret",
-            None,
-            None,
-            "test",
-        )))
-        .load()
-        .await
-}
-
 fn fast_retries() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(3)
@@ -264,8 +246,12 @@ async fn three_regions_merge_newest_first_across_pages_in_parallel_per_region_ra
         ..Default::default()
     };
     let endpoint = serve(regions.clone()).await;
-    let api =
-        MultiRegionApi::with_retry(&sdk(&endpoint).await, &configured(), fast_retries()).unwrap();
+    let api = MultiRegionApi::with_retry(
+        &crate::helpers::test_sdk(&endpoint, "eu-west-1").await,
+        &configured(),
+        fast_retries(),
+    )
+    .unwrap();
     assert_eq!(api.id(), "api:ap-south-1,eu-west-1");
     let source: Arc<dyn EventSource> = Arc::new(api);
     let app = spawn_source(source, ToolSettings::default()).await;
@@ -410,8 +396,12 @@ async fn regions_are_narrowed_exactly_and_global_only_when_it_can_match() {
         ..Default::default()
     };
     let endpoint = serve(regions.clone()).await;
-    let api =
-        MultiRegionApi::with_retry(&sdk(&endpoint).await, &configured(), fast_retries()).unwrap();
+    let api = MultiRegionApi::with_retry(
+        &crate::helpers::test_sdk(&endpoint, "eu-west-1").await,
+        &configured(),
+        fast_retries(),
+    )
+    .unwrap();
     let app = spawn_source(Arc::new(api), ToolSettings::default()).await;
     let mcp = client(&app).await;
 
@@ -488,8 +478,12 @@ async fn a_failing_region_fails_the_call_naming_it_and_aws_message() {
         ..Default::default()
     };
     let endpoint = serve(regions.clone()).await;
-    let api =
-        MultiRegionApi::with_retry(&sdk(&endpoint).await, &configured(), fast_retries()).unwrap();
+    let api = MultiRegionApi::with_retry(
+        &crate::helpers::test_sdk(&endpoint, "eu-west-1").await,
+        &configured(),
+        fast_retries(),
+    )
+    .unwrap();
     let app = spawn_source(Arc::new(api), ToolSettings::default()).await;
     let mcp = client(&app).await;
     for tool in ["lookup_events", "summarize_activity"] {

@@ -8,9 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use cloudtrail_mcp::ToolSettings;
 use cloudtrail_mcp::sample::{Delivery, generate, write_delivered};
 use cloudtrail_mcp::source::archive::LogArchive;
@@ -76,24 +73,9 @@ impl StandIn {
     }
 }
 
-async fn sdk(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST",
-            "test-secret",
-            None,
-            None,
-            "test",
-        )))
-        .load()
-        .await
-}
-
 async fn athena(stand_in: &StandIn, wait: Duration) -> Arc<AthenaSource> {
     let source = AthenaSource::new(
-        &sdk(&stand_in.url).await,
+        &crate::helpers::test_sdk(&stand_in.url, "us-east-1").await,
         AthenaSettings {
             workgroup: "cloudtrail-mcp".into(),
             database: "cloudtrail".into(),
@@ -544,7 +526,8 @@ async fn a_cancelled_call_stops_its_query_and_the_cutoff_is_a_clear_error() {
     );
 
     // The stand-in itself refuses a query without a predicate on the date partition.
-    let raw = aws_sdk_athena::Client::new(&sdk(&capped.url).await);
+    let raw =
+        aws_sdk_athena::Client::new(&crate::helpers::test_sdk(&capped.url, "us-east-1").await);
     let id = raw
         .start_query_execution()
         .query_string("SELECT count(*) FROM \"cloudtrail\".\"trail\" WHERE account = ?")

@@ -204,3 +204,22 @@ pub fn hour_anchor() -> jiff::Timestamp {
     let now = jiff::Timestamp::now().as_second();
     jiff::Timestamp::from_second(now - now % 3_600).expect("a valid hour")
 }
+
+/// An SDK configuration for a loopback stand-in at `endpoint`: `region` and fixed test
+/// credentials (`AKIDTEST` / `test-secret`, which stand-ins check in the SigV4 scope).
+pub async fn test_sdk(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        )))
+        .load()
+        .await
+}

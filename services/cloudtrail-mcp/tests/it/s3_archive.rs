@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Client, call, call_result, client, spawn_source, text_of};
+use crate::helpers::{Client, call, call_ok, client, spawn_source};
 
 const OTHER_ACCOUNT: &str = "210987654321";
 const ORG: &str = "o-exampleorgid";
@@ -205,20 +205,13 @@ fn comparable(mut answer: Value) -> Value {
     answer
 }
 
-async fn answer(client: &Client, tool: &str, arguments: Value) -> Value {
-    let result = call_result(client, tool, arguments.clone()).await;
-    let text = text_of(&result);
-    assert_ne!(result.is_error, Some(true), "{tool} {arguments}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Every page of a lookup, each the same from both archives; returns the events.
 async fn same_pages(dir: &Client, s3: &Client, first: Value) -> Vec<Value> {
     let mut args = (first.clone(), first);
     let mut events = Vec::new();
     for _ in 0..60 {
-        let a = answer(dir, "lookup_events", args.0.clone()).await;
-        let b = answer(s3, "lookup_events", args.1.clone()).await;
+        let a = call_ok(dir, "lookup_events", args.0.clone()).await;
+        let b = call_ok(s3, "lookup_events", args.1.clone()).await;
         assert_eq!(comparable(a.clone()), comparable(b.clone()), "{args:?}");
         assert_eq!(
             a["next_cursor"].is_string(),
@@ -382,8 +375,8 @@ async fn s3_and_directory_archives_give_the_same_answers() {
     let whole = json!({"start_time": (anchor - SignedDuration::from_hours(24 * 9)).to_string(),
         "end_time": anchor.to_string(), "max_results": 40});
     let (x, y) = (
-        answer(&a, "lookup_events", whole.clone()).await,
-        answer(&b, "lookup_events", whole).await,
+        call_ok(&a, "lookup_events", whole.clone()).await,
+        call_ok(&b, "lookup_events", whole).await,
     );
     assert_eq!(comparable(x), comparable(y));
 
@@ -394,8 +387,8 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         json!({"attribute_key": "ReadOnly", "attribute_value": "false", "regions": ["us-east-1"]}),
     ] {
         let args = with(json!({"start_time": start, "end_time": end}), filter);
-        let x = answer(&a, "summarize_activity", args.clone()).await;
-        let y = answer(&b, "summarize_activity", args.clone()).await;
+        let x = call_ok(&a, "summarize_activity", args.clone()).await;
+        let y = call_ok(&b, "summarize_activity", args.clone()).await;
         assert!(x["scanned"].as_u64().unwrap() > 0, "{x}");
         assert_eq!(x, y, "{args}");
     }
@@ -407,8 +400,8 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         one["ref"].as_str().unwrap(),
     ] {
         let args = json!({"event_id": id, "start_time": start});
-        let x = answer(&a, "get_event", args.clone()).await;
-        let y = answer(&b, "get_event", args).await;
+        let x = call_ok(&a, "get_event", args.clone()).await;
+        let y = call_ok(&b, "get_event", args).await;
         assert_eq!(x["event"]["eventID"], one["event_id"]);
         assert_eq!(x, y, "{id}");
     }
@@ -432,8 +425,8 @@ async fn s3_and_directory_archives_give_the_same_answers() {
     assert!(events.len() > 170, "{}", events.len());
     let args = json!({"start_time": start, "end_time": end, "attribute_key": "Username", "attribute_value": "alice"});
     assert_eq!(
-        answer(&c, "summarize_activity", args.clone()).await,
-        answer(&d, "summarize_activity", args).await
+        call_ok(&c, "summarize_activity", args.clone()).await,
+        call_ok(&d, "summarize_activity", args).await
     );
 
     // The binary, configured as a deployment would be: AWS_ENDPOINT_URL_S3 and path style.
@@ -470,8 +463,8 @@ async fn s3_and_directory_archives_give_the_same_answers() {
         .unwrap();
     let binary = client(&crate::helpers::TestApp { addr, url }).await;
     let first = with(window, json!({"max_results": 60}));
-    let x = answer(&a, "lookup_events", first.clone()).await;
-    let y = answer(&binary, "lookup_events", first).await;
+    let x = call_ok(&a, "lookup_events", first.clone()).await;
+    let y = call_ok(&binary, "lookup_events", first).await;
     // The same events and paging. (Not byte for byte: the binary at CARGO_BIN_EXE may come
     // from a build with other serde_json features, which orders the keys of the JSON strings
     // derived from records differently.)
@@ -711,8 +704,8 @@ async fn errors_name_the_bucket_and_key_and_spare_other_days() {
     let dir_app = spawn_source(Arc::new(directory), settings.clone()).await;
     let dir_tools = client(&dir_app).await;
     let other = around(anchor - SignedDuration::from_hours(24 * 2));
-    let x = answer(&dir_tools, "lookup_events", other.clone()).await;
-    let y = answer(&tools, "lookup_events", other).await;
+    let x = call_ok(&dir_tools, "lookup_events", other.clone()).await;
+    let y = call_ok(&tools, "lookup_events", other).await;
     assert!(!x["events"].as_array().unwrap().is_empty(), "{x}");
     assert_eq!(comparable(x), comparable(y));
     // A failed day is not cached: once the file is gone, the day reads.
@@ -722,8 +715,8 @@ async fn errors_name_the_bucket_and_key_and_spare_other_days() {
         .send()
         .await
         .unwrap();
-    let x = answer(&dir_tools, "lookup_events", around(day)).await;
-    let y = answer(&tools, "lookup_events", around(day)).await;
+    let x = call_ok(&dir_tools, "lookup_events", around(day)).await;
+    let y = call_ok(&tools, "lookup_events", around(day)).await;
     assert_eq!(comparable(x), comparable(y));
 
     // A missing bucket: a tool error naming it, with S3's message.
